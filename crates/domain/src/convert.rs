@@ -1,0 +1,241 @@
+//! `from_proto` / `to_proto`: the only place wire messages become domain values.
+//! Validation errors name the proto field path, so a client sees exactly what is wrong.
+
+use crate::{Channel, Currency, GeoPoint, Label, Transaction, ValidationError};
+use proto::time::{from_unix_ms, to_unix_ms};
+use proto::v1;
+
+const MAX_ID_LEN: usize = 128;
+/// 2000-01-01T00:00:00Z: anything earlier is a client bug, not a late event.
+const EARLIEST_EVENT_MS: i64 = 946_684_800_000;
+
+fn id(field: &'static str, value: &str) -> Result<String, ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_ID_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("longer than {MAX_ID_LEN} bytes"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new(field, "contains control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+fn time(field: &'static str, ts: Option<&proto::prost_types::Timestamp>) -> Result<i64, ValidationError> {
+    let ts = ts.ok_or_else(|| ValidationError::new(field, "is required"))?;
+    if !(0..1_000_000_000).contains(&ts.nanos) {
+        return Err(ValidationError::new(field, "nanos out of range"));
+    }
+    let ms = to_unix_ms(ts);
+    if ms < EARLIEST_EVENT_MS {
+        return Err(ValidationError::new(field, "is before 2000-01-01"));
+    }
+    Ok(ms)
+}
+
+/// Validates a wire transaction into a domain [`Transaction`].
+pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, ValidationError> {
+    let transaction_id = id("transaction_id", &t.transaction_id)?;
+    let user_id = id("user_id", &t.user_id)?;
+    let account_id = if t.account_id.is_empty() {
+        user_id.clone()
+    } else {
+        id("account_id", &t.account_id)?
+    };
+    let amount = t
+        .amount
+        .as_ref()
+        .ok_or_else(|| ValidationError::new("amount", "is required"))?;
+    if amount.minor_units <= 0 {
+        return Err(ValidationError::new(
+            "amount.minor_units",
+            format!("must be positive, got {}", amount.minor_units),
+        ));
+    }
+    let currency = Currency::parse(&amount.currency).ok_or_else(|| {
+        ValidationError::new(
+            "amount.currency",
+            format!("must be an ISO-4217 code like EUR, got {:?}", amount.currency),
+        )
+    })?;
+    let merchant_id = id("merchant_id", &t.merchant_id)?;
+    let mcc = &t.merchant_category;
+    if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ValidationError::new(
+            "merchant_category",
+            format!("must be a four-digit ISO 18245 code, got {mcc:?}"),
+        ));
+    }
+    let channel = match v1::Channel::try_from(t.channel) {
+        Ok(v1::Channel::CardPresent) => Channel::CardPresent,
+        Ok(v1::Channel::Online) => Channel::Online,
+        Ok(v1::Channel::Atm) => Channel::Atm,
+        Ok(v1::Channel::Transfer) => Channel::Transfer,
+        Ok(v1::Channel::Unspecified) => {
+            return Err(ValidationError::new("channel", "must be specified"));
+        }
+        Err(_) => {
+            return Err(ValidationError::new(
+                "channel",
+                format!("unknown value {}", t.channel),
+            ));
+        }
+    };
+    let device_id = if t.device_id.is_empty() {
+        String::new()
+    } else {
+        id("device_id", &t.device_id)?
+    };
+    let country = &t.country;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ValidationError::new(
+            "country",
+            format!("must be an ISO 3166-1 alpha-2 code like FR, got {country:?}"),
+        ));
+    }
+    let geo = match &t.geo {
+        None => None,
+        Some(g) => {
+            if !(-90.0..=90.0).contains(&g.lat) {
+                return Err(ValidationError::new("geo.lat", "must be within [-90, 90]"));
+            }
+            if !(-180.0..=180.0).contains(&g.lon) {
+                return Err(ValidationError::new("geo.lon", "must be within [-180, 180]"));
+            }
+            Some(GeoPoint { lat: g.lat, lon: g.lon })
+        }
+    };
+    let event_time_ms = time("event_time", t.event_time.as_ref())?;
+    Ok(Transaction {
+        transaction_id,
+        user_id,
+        account_id,
+        amount_minor: amount.minor_units,
+        currency,
+        merchant_id,
+        merchant_category: mcc.clone(),
+        channel,
+        device_id,
+        country: country.clone(),
+        geo,
+        event_time_ms,
+    })
+}
+
+/// The wire form of a domain transaction.
+pub fn transaction_to_proto(t: &Transaction) -> v1::Transaction {
+    v1::Transaction {
+        transaction_id: t.transaction_id.clone(),
+        user_id: t.user_id.clone(),
+        account_id: t.account_id.clone(),
+        amount: Some(v1::Money {
+            minor_units: t.amount_minor,
+            currency: t.currency.as_str().to_owned(),
+        }),
+        merchant_id: t.merchant_id.clone(),
+        merchant_category: t.merchant_category.clone(),
+        channel: match t.channel {
+            Channel::CardPresent => v1::Channel::CardPresent,
+            Channel::Online => v1::Channel::Online,
+            Channel::Atm => v1::Channel::Atm,
+            Channel::Transfer => v1::Channel::Transfer,
+        } as i32,
+        device_id: t.device_id.clone(),
+        country: t.country.clone(),
+        geo: t.geo.map(|g| v1::GeoPoint { lat: g.lat, lon: g.lon }),
+        event_time: Some(from_unix_ms(t.event_time_ms)),
+    }
+}
+
+/// Validates a wire label.
+pub fn label_from_proto(l: &v1::Label) -> Result<Label, ValidationError> {
+    Ok(Label {
+        transaction_id: id("transaction_id", &l.transaction_id)?,
+        user_id: id("user_id", &l.user_id)?,
+        is_fraud: l.is_fraud,
+        reported_at_ms: time("reported_at", l.reported_at.as_ref())?,
+        event_time_ms: time("event_time", l.event_time.as_ref())?,
+    })
+}
+
+/// The wire form of a domain label.
+pub fn label_to_proto(l: &Label) -> v1::Label {
+    v1::Label {
+        transaction_id: l.transaction_id.clone(),
+        user_id: l.user_id.clone(),
+        is_fraud: l.is_fraud,
+        reported_at: Some(from_unix_ms(l.reported_at_ms)),
+        event_time: Some(from_unix_ms(l.event_time_ms)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> v1::Transaction {
+        v1::Transaction {
+            transaction_id: "t-1".into(),
+            user_id: "u-1".into(),
+            account_id: "a-1".into(),
+            amount: Some(v1::Money { minor_units: 1234, currency: "EUR".into() }),
+            merchant_id: "m-1".into(),
+            merchant_category: "5411".into(),
+            channel: v1::Channel::Online as i32,
+            device_id: "d-1".into(),
+            country: "FR".into(),
+            geo: Some(v1::GeoPoint { lat: 48.85, lon: 2.35 }),
+            event_time: Some(from_unix_ms(1_763_900_000_123)),
+        }
+    }
+
+    #[test]
+    fn round_trips_a_valid_transaction() {
+        let wire = valid();
+        let domain = transaction_from_proto(&wire).expect("valid");
+        assert_eq!(domain.amount_major(), 12.34);
+        assert_eq!(transaction_to_proto(&domain), wire);
+    }
+
+    #[test]
+    fn names_the_offending_field() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut v1::Transaction)>)> = vec![
+            ("transaction_id", Box::new(|t| t.transaction_id.clear())),
+            ("user_id", Box::new(|t| t.user_id.clear())),
+            ("amount", Box::new(|t| t.amount = None)),
+            ("amount.minor_units", Box::new(|t| t.amount.as_mut().unwrap().minor_units = -5)),
+            ("amount.currency", Box::new(|t| t.amount.as_mut().unwrap().currency = "euro".into())),
+            ("merchant_id", Box::new(|t| t.merchant_id.clear())),
+            ("merchant_category", Box::new(|t| t.merchant_category = "54a1".into())),
+            ("channel", Box::new(|t| t.channel = 0)),
+            ("channel", Box::new(|t| t.channel = 42)),
+            ("country", Box::new(|t| t.country = "France".into())),
+            ("geo.lat", Box::new(|t| t.geo = Some(v1::GeoPoint { lat: 91.0, lon: 0.0 }))),
+            ("event_time", Box::new(|t| t.event_time = None)),
+            ("event_time", Box::new(|t| t.event_time = Some(from_unix_ms(0)))),
+        ];
+        for (field, mutate) in cases {
+            let mut t = valid();
+            mutate(&mut t);
+            let err = transaction_from_proto(&t).expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.to_string().contains(field));
+        }
+    }
+
+    #[test]
+    fn label_round_trips() {
+        let wire = v1::Label {
+            transaction_id: "t".into(),
+            user_id: "u".into(),
+            is_fraud: true,
+            reported_at: Some(from_unix_ms(1_763_900_000_000)),
+            event_time: Some(from_unix_ms(1_763_800_000_000)),
+        };
+        assert_eq!(label_to_proto(&label_from_proto(&wire).unwrap()), wire);
+    }
+}

@@ -1,0 +1,111 @@
+//! The validated domain model of Vigil: [`Transaction`], [`Label`] and their parts.
+//!
+//! Wire types (`proto::v1::*`) are converted here, at the edge, by `from_proto`/`to_proto`
+//! (see [`convert`]). A value of a domain type has passed validation: every later stage
+//! (features, lake, scoring) can rely on its invariants instead of re-checking them.
+//!
+//! Architecture invariant: no I/O here, and no dependency on tonic or any client library.
+
+pub mod convert;
+mod money;
+
+pub use money::{Currency, currency_exponent};
+
+use serde::{Deserialize, Serialize};
+
+/// How the transaction reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Channel {
+    CardPresent,
+    Online,
+    Atm,
+    Transfer,
+}
+
+impl Channel {
+    /// Every channel, in the order used by one-hot features.
+    pub const ALL: [Channel; 4] = [
+        Channel::CardPresent,
+        Channel::Online,
+        Channel::Atm,
+        Channel::Transfer,
+    ];
+
+    /// Stable lower-case name, used in the lake and in data files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::CardPresent => "card_present",
+            Channel::Online => "online",
+            Channel::Atm => "atm",
+            Channel::Transfer => "transfer",
+        }
+    }
+
+    /// Parses [`Channel::as_str`] names.
+    pub fn parse(name: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// A point on Earth, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// A validated transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub transaction_id: String,
+    pub user_id: String,
+    pub account_id: String,
+    /// Amount in minor units of `currency` (always positive).
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub merchant_id: String,
+    /// ISO 18245 merchant category code (four digits).
+    pub merchant_category: String,
+    pub channel: Channel,
+    /// Empty when the channel has no device (e.g. some transfers).
+    pub device_id: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+    pub geo: Option<GeoPoint>,
+    /// Event time, milliseconds since the unix epoch.
+    pub event_time_ms: i64,
+}
+
+impl Transaction {
+    /// The amount in major units (e.g. euros), using the currency's ISO-4217 exponent.
+    pub fn amount_major(&self) -> f64 {
+        self.amount_minor as f64 / 10f64.powi(i32::from(self.currency.exponent()))
+    }
+}
+
+/// A validated fraud label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub transaction_id: String,
+    pub user_id: String,
+    pub is_fraud: bool,
+    pub reported_at_ms: i64,
+    pub event_time_ms: i64,
+}
+
+/// Why an input was refused: the offending field (proto field path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid field `{field}`: {reason}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
