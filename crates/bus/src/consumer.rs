@@ -1,0 +1,122 @@
+use crate::{BusError, KafkaConfig};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use service_runtime::telemetry::HeaderCarrier;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One consumed message, detached from the consumer.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: HeaderCarrier,
+}
+
+impl Delivery {
+    fn from_borrowed(m: &BorrowedMessage<'_>) -> Delivery {
+        let mut headers = HeaderCarrier::default();
+        if let Some(hs) = m.headers() {
+            for h in hs.iter() {
+                if let Some(v) = h.value.and_then(|v| std::str::from_utf8(v).ok()) {
+                    headers.0.push((h.key.to_owned(), v.to_owned()));
+                }
+            }
+        }
+        Delivery {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers,
+        }
+    }
+
+    /// Decodes the protobuf value.
+    pub fn decode<M: proto::prost::Message + Default>(&self, what: &'static str) -> Result<M, BusError> {
+        M::decode(self.payload.as_slice()).map_err(|source| BusError::Decode {
+            what,
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            source,
+        })
+    }
+
+    /// True when this delivery is below the stored next-offset of its partition, i.e. it was
+    /// already applied and must be skipped.
+    pub fn is_below(&self, next_offsets: &BTreeMap<i32, i64>) -> bool {
+        next_offsets.get(&self.partition).is_some_and(|next| self.offset < *next)
+    }
+}
+
+/// A consumer-group member with manual offset commits.
+pub struct Consumer {
+    inner: StreamConsumer,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// Joins `group` and subscribes to `topics`; starts from the earliest offset when the group
+    /// has no committed offset.
+    pub fn new(cfg: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Consumer, BusError> {
+        let session = cfg.session_timeout_ms();
+        let inner: StreamConsumer = cfg
+            .client(group)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 4).max(500).to_string())
+            .set("max.poll.interval.ms", "300000")
+            .create()?;
+        inner.subscribe(topics)?;
+        Ok(Consumer { inner })
+    }
+
+    /// Waits for at least one message, then gathers more for up to `linger` or `max` messages.
+    pub async fn next_batch(&self, max: usize, linger: Duration) -> Result<Vec<Delivery>, BusError> {
+        let first = self.inner.recv().await?;
+        let mut batch = vec![Delivery::from_borrowed(&first)];
+        drop(first);
+        let deadline = tokio::time::Instant::now() + linger;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, self.inner.recv()).await {
+                Ok(Ok(m)) => batch.push(Delivery::from_borrowed(&m)),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_elapsed) => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Commits, for each partition of `deliveries`, the offset after the last one (async
+    /// commit: the caller's own store is the source of truth, this is a resume hint).
+    pub fn commit(&self, deliveries: &[Delivery]) -> Result<(), BusError> {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for d in deliveries {
+            let e = next.entry((d.topic.as_str(), d.partition)).or_insert(d.offset + 1);
+            *e = (*e).max(d.offset + 1);
+        }
+        if next.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        self.inner.commit(&tpl, CommitMode::Async)?;
+        Ok(())
+    }
+}

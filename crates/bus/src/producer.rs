@@ -1,0 +1,81 @@
+use crate::{BusError, KafkaConfig, topics};
+use proto::prost::Message;
+use proto::v1::QuarantineRecord;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use service_runtime::telemetry::current_context_headers;
+
+/// An idempotent producer of protobuf values.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    pub fn new(cfg: &KafkaConfig, client_id: &str) -> Result<Producer, BusError> {
+        let inner = cfg
+            .client(client_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(Producer { inner })
+    }
+
+    /// Sends one message and waits for the broker's acknowledgement; returns (partition, offset).
+    pub async fn send<M: Message>(&self, topic: &str, key: &str, value: &M) -> Result<(i32, i64), BusError> {
+        self.send_bytes(topic, key, &value.encode_to_vec()).await
+    }
+
+    /// Sends already-encoded bytes (used for quarantine of undecodable input).
+    pub async fn send_bytes(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(i32, i64), BusError> {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &current_context_headers().0 {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
+        let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+        let delivery = self.inner.send(record, Timeout::Never).await.map_err(|(e, _)| BusError::Kafka(e))?;
+        Ok((delivery.partition, delivery.offset))
+    }
+
+    /// Sends many messages concurrently (librdkafka batches them) and waits for all acks.
+    /// Fails if any failed; messages are idempotent so a retry of the whole batch is safe.
+    pub async fn send_all<'a, M: Message + 'a>(
+        &self,
+        topic: &str,
+        items: impl IntoIterator<Item = (&'a str, &'a M)>,
+    ) -> Result<Vec<(i32, i64)>, BusError> {
+        let sends = items.into_iter().map(|(key, value)| self.send(topic, key, value));
+        futures::future::try_join_all(sends).await
+    }
+
+    /// Publishes a record that failed validation or decoding, with the reason, to the
+    /// quarantine topic.
+    pub async fn quarantine(
+        &self,
+        source_topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        field: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), BusError> {
+        let record = QuarantineRecord {
+            source_topic: source_topic.to_owned(),
+            reason: reason.to_owned(),
+            payload,
+            quarantined_at: Some(proto::time::from_unix_ms(now_ms)),
+            field: field.to_owned(),
+        };
+        self.send(topics::QUARANTINE, key, &record).await.map(|_| ())
+    }
+}

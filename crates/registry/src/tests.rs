@@ -1,0 +1,59 @@
+use super::*;
+use model::linear::LogisticModel;
+use model::manifest::{Manifest, ModelKind, Splits, Window};
+use model::policy::Thresholds;
+use model::reference::Histogram;
+
+fn write(dir: &Path, version: &str) -> Result<(), ModelError> {
+    let w = Window { start_ms: 0, end_ms: 1 };
+    let manifest = Manifest {
+        model_id: "fraud".into(),
+        version: version.into(),
+        kind: ModelKind::LogisticRegression,
+        created_at_ms: 0,
+        feature_set_version: "v1".into(),
+        schema_hash: "h".into(),
+        feature_names: vec!["x".into()],
+        splits: Splits { train: w, validation: w, test: w, train_rows: 1, validation_rows: 1, test_rows: 1 },
+        data_fingerprint: "f".into(),
+        params: Default::default(),
+        metrics: Default::default(),
+        thresholds: Thresholds { review: 0.5, block: 0.9 },
+        reference_scores: Histogram::uniform(4),
+        code_version: "test".into(),
+        files: Default::default(),
+        model_file: String::new(),
+    };
+    let m = LogisticModel { means: vec![0.0], scales: vec![1.0], weights: vec![1.0], intercept: 0.0 };
+    model::write_artifact(dir, manifest, &m).map(|_| ())
+}
+
+#[test]
+fn registers_versions_moves_aliases_and_keeps_history() {
+    let root = tempfile::tempdir().unwrap();
+    let reg = Registry::open(root.path()).unwrap();
+    let v1 = reg.register("fraud", 1, write).unwrap();
+    let v2 = reg.register("fraud", 2, write).unwrap();
+    assert_eq!((v1.version.as_str(), v2.version.as_str()), ("v1", "v2"));
+    assert_eq!(reg.resolve(stages::PRODUCTION).unwrap(), None);
+    assert_eq!(reg.set_alias(stages::PRODUCTION, &v1, 3).unwrap(), None);
+    assert_eq!(reg.set_alias(stages::PRODUCTION, &v2, 4).unwrap(), Some(v1.clone()));
+    assert_eq!(reg.resolve(stages::PRODUCTION).unwrap(), Some(v2.clone()));
+    assert_eq!(reg.load(&v2).unwrap().manifest().version, "v2");
+    assert_eq!(reg.history().unwrap().len(), 4);
+    let missing = ModelRef { model_id: "fraud".into(), version: "v9".into() };
+    assert!(matches!(reg.set_alias("production", &missing, 5), Err(RegistryError::UnknownVersion { .. })));
+    assert!(reg.set_alias("../x", &v1, 5).is_err());
+}
+
+#[test]
+fn a_failed_write_publishes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let reg = Registry::open(root.path()).unwrap();
+    let err = reg.register("fraud", 1, |_, _| Err(ModelError::Invalid("boom".into())));
+    assert!(err.is_err());
+    assert!(reg.versions("fraud").unwrap().is_empty());
+    let empty = reg.register("fraud", 1, |_, _| Ok::<(), ModelError>(()));
+    assert!(empty.is_err(), "an unloadable artifact must be refused");
+    assert!(reg.versions("fraud").unwrap().is_empty());
+}
