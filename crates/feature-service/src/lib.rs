@@ -1,1 +1,108 @@
-//! feature-service (being written)
+//! The feature-service: Vigil's feature store.
+//!
+//! Three parts run in one process, each in its own tracked task:
+//! * the **speed layer** ([`speed`]) consumes `vigil.transactions.v1`, computes each event's
+//!   vector as of just before it with the `features` crate, publishes it on
+//!   `vigil.features.v1`, and folds the event into the user's state in Redis — the states and
+//!   the consumer's next offsets are committed in one Redis transaction, and a redelivered
+//!   offset below the stored one is skipped, so a crash or restart neither loses nor
+//!   double-counts a transaction;
+//! * the **lake writer** ([`lake_writer`]) appends transactions and labels to the
+//!   date-partitioned Parquet lake, idempotently (the lake keeps its own commit markers);
+//! * the **gRPC API** ([`api`]): `GetFeatureVector` (read-only, "as of now") and
+//!   `GetOnlineFeatures`.
+//!
+//! Shutdown: stop intake → the loops finish and commit their current batch → the server stops.
+
+mod api;
+mod config;
+mod lake_writer;
+mod metrics;
+mod speed;
+
+pub use config::{Config, LakeConfig, Settings};
+
+use online_store::OnlineStore;
+use proto::v1::feature_service_server::FeatureServiceServer;
+use service_runtime::Context;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors that stop the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error(transparent)]
+    Store(#[from] online_store::StoreError),
+    #[error(transparent)]
+    Lake(#[from] lake::LakeError),
+    #[error("grpc: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Retries `op` with capped exponential backoff until it succeeds or `stop` is cancelled.
+/// Used by the consumer loops: a batch that failed is retried as a whole (every step is
+/// idempotent), never skipped.
+pub(crate) async fn retry<T, E: std::fmt::Display, F, Fut>(
+    what: &'static str,
+    stop: &tokio_util::sync::CancellationToken,
+    on_retry: impl Fn(),
+    mut op: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(error) => {
+                on_retry();
+                tracing::warn!(%error, what, ?delay, "batch failed; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return None,
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Runs the service until shutdown.
+pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
+    use bus::topics;
+    bus::admin::ensure_topics(
+        &cfg.kafka,
+        &[topics::TRANSACTIONS, topics::FEATURES, topics::LABELS, topics::QUARANTINE],
+    )
+    .await?;
+    let metrics = metrics::Metrics::register(&ctx.metrics)?;
+    let store = OnlineStore::connect(&cfg.redis).await?;
+    let lake = Arc::new(lake::LakeWriter::open(cfg.lake.path.clone())?);
+    let producer = bus::Producer::new(&cfg.kafka, "vigil-feature-service")?;
+
+    let speed = speed::SpeedLayer::new(&cfg, store.clone(), producer.clone(), metrics.clone())?;
+    let stop = ctx.shutdown.stop_intake.clone();
+    ctx.shutdown.tasks.spawn(speed.run(stop));
+    let writer = lake_writer::LakeWriterLoop::new(&cfg, lake, metrics.clone())?;
+    let stop = ctx.shutdown.stop_intake.clone();
+    ctx.shutdown.tasks.spawn(writer.run(stop));
+
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(FeatureServiceServer::new(api::Api::new(store.clone())));
+    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.FeatureService"])?;
+    ctx.readiness.set(true);
+    tracing::info!("feature-service ready");
+    let stop = ctx.shutdown.stop_intake.clone();
+    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop).await;
+    ctx.readiness.set(false);
+    served?;
+    Ok(())
+}

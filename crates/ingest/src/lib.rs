@@ -1,1 +1,67 @@
-//! ingest (being written)
+//! The ingest service: the front door of Vigil.
+//!
+//! `IngestService` validates transactions into domain values (errors name the field),
+//! de-duplicates them by transaction id (within the request, then against Redis), publishes the
+//! new ones to `vigil.transactions.v1` keyed by user id with an idempotent producer, and answers
+//! only after Kafka acknowledged them. Rejected records also go to `vigil.quarantine.v1` with
+//! the reason, so that nothing a client sent disappears silently. Labels go to
+//! `vigil.labels.v1`.
+//!
+//! Duplicate markers are written *after* the publish is acknowledged: a crash in between can
+//! let a retried transaction through twice, and the feature-service's state is idempotent on
+//! the transaction id, so the duplicate changes nothing downstream.
+
+mod config;
+mod handler;
+mod metrics;
+
+pub use config::Config;
+
+use bus::{Producer, topics};
+use online_store::OnlineStore;
+use proto::v1::ingest_service_server::IngestServiceServer;
+use service_runtime::Context;
+
+/// Errors that stop the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error(transparent)]
+    Store(#[from] online_store::StoreError),
+    #[error("grpc: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Runs the service until shutdown.
+pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
+    bus::admin::ensure_topics(&cfg.kafka, &[topics::TRANSACTIONS, topics::LABELS, topics::QUARANTINE]).await?;
+    let producer = Producer::new(&cfg.kafka, "vigil-ingest")?;
+    let store = OnlineStore::connect(&cfg.redis).await?;
+    let metrics = metrics::Metrics::register(&ctx.metrics)?;
+    let handler = handler::Handler::new(producer, store.clone(), cfg.ingest.clone(), metrics);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(IngestServiceServer::new(handler));
+    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.IngestService"])?;
+    ctx.readiness.set(true);
+    tracing::info!("ingest ready");
+    let stop = ctx.shutdown.stop_intake.clone();
+    let readiness = ctx.readiness.clone();
+    let not_ready = async move {
+        stop.cancelled().await;
+        readiness.set(false);
+    };
+    let stop = ctx.shutdown.stop_intake.clone();
+    let (served, ()) = tokio::join!(
+        service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop),
+        not_ready
+    );
+    served?;
+    // In-flight requests have finished (each awaited its Kafka acks): nothing left to flush.
+    store.quit().await?;
+    Ok(())
+}

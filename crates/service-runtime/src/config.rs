@@ -24,6 +24,11 @@ pub trait ServiceConfig: DeserializeOwned {
     /// Top-level sections this service reads from the environment.
     const SECTIONS: &'static [&'static str];
 
+    /// The `server` section.
+    fn server(&self) -> &ServerConfig;
+    /// The `telemetry` section.
+    fn telemetry(&self) -> &crate::telemetry::TelemetryConfig;
+
     /// Cross-field checks after deserialisation; the error names the field.
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
@@ -132,6 +137,8 @@ mod tests {
     struct Cfg {
         server: ServerConfig,
         sample: Sample,
+        #[serde(default)]
+        telemetry: crate::telemetry::TelemetryConfig,
     }
 
     #[derive(Debug, Deserialize)]
@@ -144,6 +151,12 @@ mod tests {
 
     impl ServiceConfig for Cfg {
         const SECTIONS: &'static [&'static str] = &["server", "sample"];
+        fn server(&self) -> &ServerConfig {
+            &self.server
+        }
+        fn telemetry(&self) -> &crate::telemetry::TelemetryConfig {
+            &self.telemetry
+        }
         fn validate(&self) -> Result<(), ConfigError> {
             if self.sample.name.is_empty() {
                 return Err(ConfigError::invalid("sample.name", "must not be empty"));

@@ -5,19 +5,25 @@ use tonic::service::RoutesBuilder;
 use tonic_health::server::HealthReporter;
 
 /// Adds health and reflection (v1 + v1alpha) to `routes`; returns the health reporter, whose
-/// overall status ("") starts SERVING — set per-service statuses with it.
+/// overall status ("") starts SERVING — set per-service statuses with it. Reflection lists
+/// `services` (fully-qualified names, e.g. `vigil.v1.IngestService`) and the health service.
 pub fn add_standard_services(
     routes: &mut RoutesBuilder,
+    services: &[&str],
 ) -> Result<HealthReporter, tonic_reflection::server::Error> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let builder = || {
+        let mut b = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for s in services {
+            b = b.with_service_name(*s);
+        }
+        b
+    };
+    let reflection_v1 = builder().build_v1()?;
+    let reflection_v1alpha = builder().build_v1alpha()?;
     routes
         .add_service(health)
         .add_service(reflection_v1)
@@ -34,3 +40,28 @@ pub fn server(cfg: &crate::ServerConfig) -> tonic::transport::Server {
         .load_shed(true)
         .tcp_nodelay(true)
 }
+
+/// Serves `routes` on `listener` until `stop` is cancelled: then reports NOT_SERVING on the
+/// health service (so load balancers drain this instance), stops accepting connections and
+/// lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cfg: &crate::ServerConfig,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    server(cfg)
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(incoming, async move {
+            stop.cancelled().await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+        })
+        .await
+}
+
+/// Error building the reflection service.
+pub use tonic_reflection::server::Error as ReflectionError;

@@ -12,8 +12,10 @@
 pub mod admin;
 pub mod config;
 pub mod grpc;
+pub mod launch;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::{ConfigError, ServerConfig, ServiceConfig};
+pub use launch::{Context, launch};
 pub use shutdown::Shutdown;

@@ -1,0 +1,212 @@
+//! The gRPC handlers. Business rules: validate → de-duplicate → publish → acknowledge.
+
+use crate::config::IngestSettings;
+use crate::metrics::{Metrics, OUTCOME_ACCEPTED, OUTCOME_DUPLICATE, OUTCOME_REJECTED};
+use bus::{BusError, Producer, topics};
+use domain::convert::{label_from_proto, transaction_from_proto, transaction_to_proto};
+use domain::{Transaction, ValidationError};
+use online_store::{OnlineStore, StoreError};
+use proto::prost::Message;
+use proto::v1::ingest_service_server::IngestService;
+use proto::v1::{
+    Rejection, SubmitBatchRequest, SubmitBatchResponse, SubmitLabelsRequest, SubmitLabelsResponse,
+    SubmitRequest, SubmitResponse,
+};
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+pub(crate) struct Handler {
+    producer: Producer,
+    store: OnlineStore,
+    settings: IngestSettings,
+    metrics: Metrics,
+}
+
+/// Failures while handling a request (not the client's fault).
+#[derive(Debug, thiserror::Error)]
+enum HandlerError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The one mapping from handler errors to gRPC statuses.
+fn status(error: HandlerError) -> Status {
+    tracing::error!(%error, "request failed");
+    match error {
+        // Both are transient from the client's point of view: retrying is safe (idempotent).
+        HandlerError::Bus(e) => Status::unavailable(format!("publishing to kafka failed: {e}")),
+        HandlerError::Store(e) => Status::unavailable(format!("duplicate check failed: {e}")),
+    }
+}
+
+fn invalid(error: &ValidationError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Handler {
+    pub(crate) fn new(producer: Producer, store: OnlineStore, settings: IngestSettings, metrics: Metrics) -> Self {
+        Handler { producer, store, settings, metrics }
+    }
+
+    /// Validates, de-duplicates and publishes a batch; reports rejections by index.
+    async fn accept(&self, batch: Vec<proto::v1::Transaction>) -> Result<SubmitBatchResponse, HandlerError> {
+        let mut rejected = Vec::new();
+        let mut valid: Vec<Transaction> = Vec::with_capacity(batch.len());
+        let mut in_batch = HashSet::new();
+        let mut duplicates = 0u32;
+        for (index, wire) in batch.iter().enumerate() {
+            match transaction_from_proto(wire) {
+                Ok(t) => {
+                    if in_batch.insert(t.transaction_id.clone()) {
+                        valid.push(t);
+                    } else {
+                        duplicates += 1;
+                    }
+                }
+                Err(e) => {
+                    self.quarantine(wire, &e).await?;
+                    rejected.push(Rejection {
+                        index: index as u32,
+                        transaction_id: wire.transaction_id.clone(),
+                        field: e.field.to_owned(),
+                        reason: e.reason,
+                    });
+                }
+            }
+        }
+        let ids: Vec<&str> = valid.iter().map(|t| t.transaction_id.as_str()).collect();
+        let seen = self.store.seen(&ids).await?;
+        let fresh: Vec<&Transaction> = valid
+            .iter()
+            .zip(&seen)
+            .filter_map(|(t, s)| (!s).then_some(t))
+            .collect();
+        duplicates += (valid.len() - fresh.len()) as u32;
+        let timer = self.metrics.publish_seconds.start_timer();
+        let wires: Vec<proto::v1::Transaction> = fresh.iter().map(|t| transaction_to_proto(t)).collect();
+        self.producer
+            .send_all(topics::TRANSACTIONS, fresh.iter().zip(&wires).map(|(t, w)| (t.user_id.as_str(), w)))
+            .await?;
+        timer.observe_duration();
+        let fresh_ids: Vec<&str> = fresh.iter().map(|t| t.transaction_id.as_str()).collect();
+        self.store
+            .mark_seen(&fresh_ids, Duration::from_secs(self.settings.dedup_ttl_secs))
+            .await?;
+        let m = &self.metrics.transactions;
+        m.with_label_values(&[OUTCOME_ACCEPTED]).inc_by(fresh.len() as u64);
+        m.with_label_values(&[OUTCOME_DUPLICATE]).inc_by(u64::from(duplicates));
+        m.with_label_values(&[OUTCOME_REJECTED]).inc_by(rejected.len() as u64);
+        Ok(SubmitBatchResponse { accepted: fresh.len() as u32, duplicates, rejected })
+    }
+
+    async fn quarantine(&self, wire: &proto::v1::Transaction, e: &ValidationError) -> Result<(), HandlerError> {
+        tracing::warn!(transaction_id = %wire.transaction_id, field = e.field, reason = %e.reason, "transaction rejected");
+        self.producer
+            .quarantine(topics::TRANSACTIONS, &wire.user_id, wire.encode_to_vec(), e.field, &e.reason, now_ms())
+            .await?;
+        Ok(())
+    }
+
+    fn check_size(&self, n: usize) -> Result<(), Status> {
+        if n > self.settings.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "transactions: batch of {n} exceeds the limit of {}",
+                self.settings.max_batch
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for Handler {
+    #[tracing::instrument(skip_all, fields(transaction_id))]
+    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+        let wire = request
+            .into_inner()
+            .transaction
+            .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
+        tracing::Span::current().record("transaction_id", wire.transaction_id.as_str());
+        if let Err(e) = transaction_from_proto(&wire) {
+            self.quarantine(&wire, &e).await.map_err(status)?;
+            self.metrics.transactions.with_label_values(&[OUTCOME_REJECTED]).inc();
+            return Err(invalid(&e));
+        }
+        let id = wire.transaction_id.clone();
+        let response = self.accept(vec![wire]).await.map_err(status)?;
+        Ok(Response::new(SubmitResponse { transaction_id: id, duplicate: response.duplicates > 0 }))
+    }
+
+    #[tracing::instrument(skip_all, fields(size))]
+    async fn submit_batch(
+        &self,
+        request: Request<SubmitBatchRequest>,
+    ) -> Result<Response<SubmitBatchResponse>, Status> {
+        let batch = request.into_inner().transactions;
+        tracing::Span::current().record("size", batch.len());
+        self.check_size(batch.len())?;
+        self.accept(batch).await.map(Response::new).map_err(status)
+    }
+
+    async fn submit_stream(
+        &self,
+        request: Request<Streaming<proto::v1::Transaction>>,
+    ) -> Result<Response<SubmitBatchResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut total = SubmitBatchResponse::default();
+        let mut chunk = Vec::with_capacity(self.settings.max_batch);
+        let mut offset = 0u32;
+        loop {
+            let next = stream.next().await;
+            let end = next.is_none();
+            if let Some(item) = next {
+                chunk.push(item?);
+            }
+            if chunk.len() == self.settings.max_batch || (end && !chunk.is_empty()) {
+                let n = chunk.len() as u32;
+                let r = self.accept(std::mem::take(&mut chunk)).await.map_err(status)?;
+                total.accepted += r.accepted;
+                total.duplicates += r.duplicates;
+                total.rejected.extend(r.rejected.into_iter().map(|mut x| {
+                    x.index += offset;
+                    x
+                }));
+                offset += n;
+            }
+            if end {
+                return Ok(Response::new(total));
+            }
+        }
+    }
+
+    async fn submit_labels(
+        &self,
+        request: Request<SubmitLabelsRequest>,
+    ) -> Result<Response<SubmitLabelsResponse>, Status> {
+        let labels = request.into_inner().labels;
+        self.check_size(labels.len())?;
+        for (i, l) in labels.iter().enumerate() {
+            if let Err(e) = label_from_proto(l) {
+                self.metrics.labels.with_label_values(&[OUTCOME_REJECTED]).inc();
+                return Err(Status::invalid_argument(format!("labels[{i}]: {e}")));
+            }
+        }
+        self.producer
+            .send_all(topics::LABELS, labels.iter().map(|l| (l.user_id.as_str(), l)))
+            .await
+            .map_err(|e| status(e.into()))?;
+        self.metrics.labels.with_label_values(&[OUTCOME_ACCEPTED]).inc_by(labels.len() as u64);
+        Ok(Response::new(SubmitLabelsResponse { accepted: labels.len() as u32 }))
+    }
+}
