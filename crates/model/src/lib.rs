@@ -4,6 +4,7 @@
 //! * [`artifact`] — writing an artifact directory and loading it back with sha256 and
 //!   schema-hash verification ([`LoadedModel`]).
 //! * [`linear`] — the logistic-regression scorer (standardisation folded in).
+//! * [`eval`] — evaluation metrics (ROC-AUC, average precision).
 //! * [`policy`] — turning a probability into APPROVE / REVIEW / BLOCK.
 //! * [`reference`] — score histograms and the population stability index, shared by the
 //!   trainer (which records the reference) and the drift monitor (which compares with it).
@@ -12,6 +13,7 @@
 //! lives in [`LoadedModel::score`], the only scoring entry point.
 
 pub mod artifact;
+pub mod eval;
 pub mod linear;
 pub mod manifest;
 pub mod policy;

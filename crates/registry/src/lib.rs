@@ -126,9 +126,9 @@ impl Registry {
         model_id: &str,
         now_ms: i64,
         write: impl FnOnce(&Path, &str) -> Result<(), E>,
-    ) -> Result<ModelRef, RegistryError>
+    ) -> Result<ModelRef, E>
     where
-        RegistryError: From<E>,
+        E: From<RegistryError>,
     {
         check_name(model_id)?;
         let next = self
@@ -146,7 +146,7 @@ impl Registry {
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         write(&tmp, &model.version)?;
         // Verify before publishing: a registry never holds an unloadable version.
-        LoadedModel::load(&tmp)?;
+        LoadedModel::load(&tmp).map_err(RegistryError::from)?;
         std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
         self.append_history(&HistoryEvent::Registered { at_ms: now_ms, model: model.clone() })?;
         Ok(model)

@@ -32,8 +32,8 @@ fn write(dir: &Path, version: &str) -> Result<(), ModelError> {
 fn registers_versions_moves_aliases_and_keeps_history() {
     let root = tempfile::tempdir().unwrap();
     let reg = Registry::open(root.path()).unwrap();
-    let v1 = reg.register("fraud", 1, write).unwrap();
-    let v2 = reg.register("fraud", 2, write).unwrap();
+    let v1 = reg.register("fraud", 1, write_ok).unwrap();
+    let v2 = reg.register("fraud", 2, write_ok).unwrap();
     assert_eq!((v1.version.as_str(), v2.version.as_str()), ("v1", "v2"));
     assert_eq!(reg.resolve(stages::PRODUCTION).unwrap(), None);
     assert_eq!(reg.set_alias(stages::PRODUCTION, &v1, 3).unwrap(), None);
@@ -50,10 +50,14 @@ fn registers_versions_moves_aliases_and_keeps_history() {
 fn a_failed_write_publishes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let reg = Registry::open(root.path()).unwrap();
-    let err = reg.register("fraud", 1, |_, _| Err(ModelError::Invalid("boom".into())));
+    let err = reg.register("fraud", 1, |_, _| Err(RegistryError::from(ModelError::Invalid("boom".into()))));
     assert!(err.is_err());
     assert!(reg.versions("fraud").unwrap().is_empty());
-    let empty = reg.register("fraud", 1, |_, _| Ok::<(), ModelError>(()));
+    let empty = reg.register("fraud", 1, |_, _| Ok::<(), RegistryError>(()));
     assert!(empty.is_err(), "an unloadable artifact must be refused");
     assert!(reg.versions("fraud").unwrap().is_empty());
+}
+
+fn write_ok(dir: &Path, version: &str) -> Result<(), RegistryError> {
+    write(dir, version).map_err(RegistryError::from)
 }

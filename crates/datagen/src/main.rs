@@ -1,0 +1,97 @@
+//! `vigil-datagen`: parses the command line and dispatches to the `datagen` library.
+
+use anyhow::Context;
+use clap::Parser;
+use datagen::cli::{Cli, Command, GenerateCmd, ReplayCmd};
+use datagen::{output, replay};
+use proto::v1;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Generate(cmd) => generate(cmd),
+        Command::Replay(cmd) => {
+            // Generating or reading is CPU and file work: done before the runtime starts.
+            let (transactions, labels) = load(&cmd)?;
+            tokio::runtime::Runtime::new()
+                .context("starting the tokio runtime")?
+                .block_on(replay(cmd, transactions, labels))
+        }
+    }
+}
+
+fn generate(cmd: GenerateCmd) -> anyhow::Result<()> {
+    let config = cmd.gen_args.to_config(now_ms())?;
+    let dataset = datagen::generate(&config)?;
+    let written = output::write_dataset(
+        &dataset,
+        &config,
+        &cmd.out,
+        cmd.format,
+        cmd.lake_dir.as_deref(),
+    )
+    .with_context(|| format!("writing to {}", cmd.out.display()))?;
+    eprintln!("{}", serde_json::to_string_pretty(&dataset.stats)?);
+    for file in written.files {
+        eprintln!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+fn load(cmd: &ReplayCmd) -> anyhow::Result<(Vec<v1::Transaction>, Vec<v1::Label>)> {
+    let limit = cmd.limit.unwrap_or(usize::MAX);
+    if let Some(path) = &cmd.from {
+        let mut transactions = output::read_transactions(path)?;
+        transactions.truncate(limit);
+        let labels = match cmd.labels_path() {
+            Some(p) => output::read_labels(&p)?,
+            None => Vec::new(),
+        };
+        return Ok((transactions, labels));
+    }
+    let dataset = datagen::generate(&cmd.gen_args.to_config(now_ms())?)?;
+    let transactions = dataset
+        .wire_stream()
+        .take(limit)
+        .map(|r| r.to_proto())
+        .collect();
+    let labels = dataset
+        .labels
+        .iter()
+        .map(domain::convert::label_to_proto)
+        .collect();
+    Ok((transactions, labels))
+}
+
+async fn replay(
+    cmd: ReplayCmd,
+    transactions: Vec<v1::Transaction>,
+    labels: Vec<v1::Label>,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "connecting to {} ({} transactions to send)",
+        cmd.ingest,
+        transactions.len()
+    );
+    let mut client =
+        replay::connect(&cmd.ingest, cmd.connect_attempts, cmd.connect_timeout()).await?;
+    let shutdown = async {
+        // If the handler cannot be installed, the replay simply runs to completion.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let summary = replay::replay(
+        &mut client,
+        transactions,
+        labels,
+        &cmd.replay_config(),
+        shutdown,
+    )
+    .await?;
+    println!("{summary}");
+    Ok(())
+}

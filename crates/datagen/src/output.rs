@@ -1,0 +1,280 @@
+//! Writing a [`Dataset`] to disk, and reading the JSONL files back (for `replay --from`).
+//!
+//! Files under the output directory:
+//!
+//! | file | content |
+//! |---|---|
+//! | `transactions.jsonl` | the emitted stream: valid transactions, duplicates, late and corrupt records ([`crate::json`] shape) |
+//! | `labels.jsonl` | every label, ordered by `reported_at` |
+//! | `transactions.parquet`, `labels.parquet` | distinct valid transactions / labels, `lake::batch` schema, partition 0, offset = row index |
+//! | `lake/` | the same rows written through `lake::LakeWriter` (partition 0, offset = row index) |
+//! | `manifest.json` | the config (seed included) and the dataset statistics |
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use domain::convert::label_to_proto;
+use proto::v1;
+use serde::Serialize;
+
+use crate::json::{JsonShapeError, LabelJson, TransactionJson};
+use crate::{Dataset, DatasetStats, GenConfig};
+
+/// Which outputs `generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `transactions.jsonl` and `labels.jsonl`.
+    Jsonl,
+    /// `transactions.parquet` and `labels.parquet`.
+    Parquet,
+    /// A lake directory (`--lake-dir`, default `OUT/lake`).
+    Lake,
+    /// All of the above.
+    All,
+}
+
+impl Format {
+    fn includes(self, other: Format) -> bool {
+        self == Format::All || self == other
+    }
+}
+
+/// Why writing or reading a dataset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("i/o error at {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}:{line}: {source}", path.display())]
+    Shape {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: JsonShapeError,
+    },
+    #[error("lake error: {0}")]
+    Lake(#[from] lake::LakeError),
+    /// Offsets restart at 0, and the lake skips offsets it has committed: writing into a
+    /// lake that has data would silently drop rows.
+    #[error("lake at {} already holds data; use an empty directory", .0.display())]
+    LakeNotEmpty(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What `generate` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    /// Rows written to the lake (transactions, labels), when a lake was written.
+    pub lake_rows: Option<(usize, usize)>,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    generator: &'static str,
+    config: &'a GenConfig,
+    stats: &'a DatasetStats,
+    format: Format,
+    json_shape: &'static str,
+}
+
+/// Writes the dataset under `out` (created if missing) in the requested formats, plus
+/// `manifest.json`.
+pub fn write_dataset(
+    dataset: &Dataset,
+    config: &GenConfig,
+    out: &Path,
+    format: Format,
+    lake_dir: Option<&Path>,
+) -> Result<Written, OutputError> {
+    fs::create_dir_all(out).map_err(io(out))?;
+    // Checked first, so that a refused lake leaves no half-written output behind.
+    let lake = if format.includes(Format::Lake) {
+        let root = lake_dir.map_or_else(|| out.join("lake"), Path::to_owned);
+        Some((open_empty_lake(&root)?, root))
+    } else {
+        None
+    };
+    let mut written = Written {
+        files: Vec::new(),
+        lake_rows: None,
+    };
+    if format.includes(Format::Jsonl) {
+        let path = out.join("transactions.jsonl");
+        write_lines(
+            &path,
+            dataset
+                .wire_stream()
+                .map(|r| TransactionJson::from(&r.to_proto())),
+        )?;
+        written.files.push(path);
+        let path = out.join("labels.jsonl");
+        write_lines(
+            &path,
+            dataset
+                .labels
+                .iter()
+                .map(|l| LabelJson::from(&label_to_proto(l))),
+        )?;
+        written.files.push(path);
+    }
+    if format.includes(Format::Parquet) {
+        let (transactions, labels) = records(dataset);
+        let path = out.join("transactions.parquet");
+        lake::write_parquet_file(&path, &lake::batch::transactions_to_batch(&transactions)?)?;
+        written.files.push(path);
+        let path = out.join("labels.parquet");
+        lake::write_parquet_file(&path, &lake::batch::labels_to_batch(&labels)?)?;
+        written.files.push(path);
+    }
+    if let Some((writer, root)) = lake {
+        written.lake_rows = Some(write_to_lake(dataset, &writer)?);
+        written.files.push(root);
+    }
+    let path = out.join("manifest.json");
+    let manifest = Manifest {
+        generator: concat!("vigil-datagen ", env!("CARGO_PKG_VERSION")),
+        config,
+        stats: &dataset.stats,
+        format,
+        json_shape: "vigil.v1 proto messages, proto field names, enums by name, RFC 3339 timestamps",
+    };
+    let mut bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| OutputError::Json {
+        path: path.clone(),
+        line: 0,
+        source,
+    })?;
+    bytes.push(b'\n');
+    fs::write(&path, bytes).map_err(io(&path))?;
+    written.files.push(path);
+    Ok(written)
+}
+
+type Records = (
+    Vec<lake::Record<domain::Transaction>>,
+    Vec<lake::Record<domain::Label>>,
+);
+
+/// Distinct transactions and labels as partition-0 records, offset = row index.
+fn records(dataset: &Dataset) -> Records {
+    let transactions = dataset
+        .unique_transactions()
+        .enumerate()
+        .map(|(i, t)| lake::Record {
+            partition: 0,
+            offset: i as i64,
+            value: t.clone(),
+        })
+        .collect();
+    let labels = dataset
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| lake::Record {
+            partition: 0,
+            offset: i as i64,
+            value: l.clone(),
+        })
+        .collect();
+    (transactions, labels)
+}
+
+/// Writes the distinct transactions and the labels to a lake at `root`, which must not hold
+/// data yet. Returns the rows written (transactions, labels).
+pub fn write_lake(dataset: &Dataset, root: &Path) -> Result<(usize, usize), OutputError> {
+    write_to_lake(dataset, &open_empty_lake(root)?)
+}
+
+fn open_empty_lake(root: &Path) -> Result<lake::LakeWriter, OutputError> {
+    let writer = lake::LakeWriter::open(root)?;
+    for table in lake::Table::ALL {
+        if !writer.committed(table)?.is_empty() {
+            return Err(OutputError::LakeNotEmpty(root.to_owned()));
+        }
+    }
+    Ok(writer)
+}
+
+fn write_to_lake(
+    dataset: &Dataset,
+    writer: &lake::LakeWriter,
+) -> Result<(usize, usize), OutputError> {
+    let (transactions, labels) = records(dataset);
+    Ok((
+        writer.write_transactions(0, &transactions)?,
+        writer.write_labels(0, &labels)?,
+    ))
+}
+
+fn write_lines<T: Serialize>(
+    path: &Path,
+    items: impl Iterator<Item = T>,
+) -> Result<(), OutputError> {
+    let file = File::create(path).map_err(io(path))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    for (i, item) in items.enumerate() {
+        serde_json::to_writer(&mut w, &item).map_err(|source| OutputError::Json {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        })?;
+        w.write_all(b"\n").map_err(io(path))?;
+    }
+    w.flush().map_err(io(path))
+}
+
+fn read_lines<J, T>(
+    path: &Path,
+    convert: impl Fn(&J) -> Result<T, JsonShapeError>,
+) -> Result<Vec<T>, OutputError>
+where
+    J: serde::de::DeserializeOwned,
+{
+    let file = File::open(path).map_err(io(path))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io(path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let json: J = serde_json::from_str(&line).map_err(|source| OutputError::Json {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        })?;
+        out.push(convert(&json).map_err(|source| OutputError::Shape {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        })?);
+    }
+    Ok(out)
+}
+
+/// Reads a `transactions.jsonl` file (blank lines are skipped).
+pub fn read_transactions(path: &Path) -> Result<Vec<v1::Transaction>, OutputError> {
+    read_lines(path, |j: &TransactionJson| v1::Transaction::try_from(j))
+}
+
+/// Reads a `labels.jsonl` file (blank lines are skipped).
+pub fn read_labels(path: &Path) -> Result<Vec<v1::Label>, OutputError> {
+    read_lines(path, |j: &LabelJson| v1::Label::try_from(j))
+}
