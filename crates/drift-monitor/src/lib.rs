@@ -1,1 +1,276 @@
-//! drift-monitor (being written)
+//! The drift monitor: compares the live distribution of scores with the reference profile in
+//! the served model's manifest (population stability index over the manifest's bins).
+//!
+//! It consumes `vigil.scores.v1`, keeps a sliding window of the last N distinct scores of the
+//! model version currently behind the alias ([`window`]), serves the report by
+//! `DriftService.GetReport`, exports it as the `drift_score_psi` gauge, and publishes it on
+//! `vigil.drift.v1` at a fixed interval.
+
+pub mod window;
+
+use bus::{Consumer, Producer, topics};
+use model::reference::Histogram;
+use proto::v1::drift_service_server::{DriftService, DriftServiceServer};
+use proto::v1::{DriftReport, DriftStatus, GetReportRequest, ScoreEvent};
+use registry::Registry;
+use serde::Deserialize;
+use service_runtime::telemetry::TelemetryConfig;
+use service_runtime::{ConfigError, Context, ServerConfig, ServiceConfig};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use window::{ScoreWindow, Thresholds};
+
+/// The drift monitor's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub kafka: bus::KafkaConfig,
+    pub registry: RegistrySection,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub drift: Settings,
+}
+
+/// The `registry` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    pub path: PathBuf,
+}
+
+/// The `drift` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub model_alias: String,
+    pub consumer_group: String,
+    /// Live scores in the window.
+    pub window: usize,
+    pub min_count: usize,
+    pub psi_warn: f64,
+    pub psi_alert: f64,
+    pub publish_interval_secs: u64,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_alias: registry::stages::PRODUCTION.into(),
+            consumer_group: "vigil-drift-monitor".into(),
+            window: 5_000,
+            min_count: 200,
+            psi_warn: 0.1,
+            psi_alert: 0.25,
+            publish_interval_secs: 10,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    const SECTIONS: &'static [&'static str] = &["server", "kafka", "registry", "telemetry", "drift"];
+    fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.drift;
+        if !(0.0 < d.psi_warn && d.psi_warn <= d.psi_alert) {
+            return Err(ConfigError::invalid("drift.psi_warn", "must be positive and at most drift.psi_alert"));
+        }
+        if d.window == 0 {
+            return Err(ConfigError::invalid("drift.window", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Errors that stop the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error("grpc: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+type Shared = Arc<Mutex<Option<ScoreWindow>>>;
+
+struct Api {
+    window: Shared,
+    thresholds: Thresholds,
+}
+
+fn to_proto(report: &window::Report) -> DriftReport {
+    let hist = |h: &Histogram| h.proportions();
+    DriftReport {
+        model_version: report.model_version.clone(),
+        score_psi: report.psi.unwrap_or(0.0),
+        live_count: report.live.total(),
+        reference_count: report.reference.total(),
+        status: match report.status {
+            window::Status::Ok => DriftStatus::Ok,
+            window::Status::Warn => DriftStatus::Warn,
+            window::Status::Alert => DriftStatus::Alert,
+            window::Status::InsufficientData => DriftStatus::InsufficientData,
+        } as i32,
+        generated_at: Some(proto::time::from_unix_ms(now_ms())),
+        live_histogram: hist(&report.live),
+        reference_histogram: hist(&report.reference),
+    }
+}
+
+fn current_report(window: &Shared, t: &Thresholds) -> Option<window::Report> {
+    window.lock().ok()?.as_ref().map(|w| w.report(t))
+}
+
+#[tonic::async_trait]
+impl DriftService for Api {
+    async fn get_report(&self, _: Request<GetReportRequest>) -> Result<Response<DriftReport>, Status> {
+        current_report(&self.window, &self.thresholds)
+            .map(|r| Response::new(to_proto(&r)))
+            .ok_or_else(|| Status::unavailable("no model behind the alias yet: nothing to compare with"))
+    }
+}
+
+/// Keeps the window's reference in step with the alias: a new model version starts a new window.
+async fn follow_alias(registry: Registry, settings: Settings, window: Shared, stop: CancellationToken) {
+    loop {
+        let current = window.lock().ok().and_then(|w| w.as_ref().map(|w| w.model_version().to_owned()));
+        match registry.resolve(&settings.model_alias) {
+            Ok(Some(target)) if Some(&target.version) != current.as_ref() => {
+                let reg = registry.clone();
+                let t = target.clone();
+                match tokio::task::spawn_blocking(move || reg.load(&t)).await {
+                    Ok(Ok(model)) => {
+                        let reference = model.manifest().reference_scores.clone();
+                        tracing::info!(version = %target.version, "drift reference loaded");
+                        if let Ok(mut w) = window.lock() {
+                            *w = Some(ScoreWindow::new(target.version, reference, settings.window));
+                        }
+                    }
+                    Ok(Err(error)) => tracing::error!(%error, "cannot load the reference model"),
+                    Err(error) => tracing::error!(%error, "model load task failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot resolve alias"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms)) => {}
+            () = stop.cancelled() => break,
+        }
+    }
+}
+
+async fn consume(consumer: Consumer, window: Shared, stop: CancellationToken) {
+    loop {
+        let batch = tokio::select! {
+            () = stop.cancelled() => break,
+            b = consumer.next_batch(1_000, Duration::from_millis(50)) => b,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(error) => {
+                tracing::warn!(%error, "drift: consume failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if let Ok(mut guard) = window.lock() {
+            for d in &batch {
+                match d.decode::<ScoreEvent>("score event") {
+                    Ok(e) if !e.shadow => {
+                        if let Some(w) = guard.as_mut() {
+                            w.add(&e.model_version, &e.transaction_id, e.probability);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "undecodable score event skipped"),
+                }
+            }
+        }
+        // The window is in memory: committed offsets only say where to resume after a restart.
+        if let Err(error) = consumer.commit(&batch) {
+            tracing::warn!(%error, "drift: offset commit failed");
+        }
+    }
+}
+
+async fn publish(
+    producer: Producer,
+    window: Shared,
+    t: Thresholds,
+    every: Duration,
+    gauge: prometheus::Gauge,
+    count: prometheus::IntGauge,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => break,
+        }
+        let Some(report) = current_report(&window, &t) else { continue };
+        gauge.set(report.psi.unwrap_or(0.0));
+        count.set(report.live.total() as i64);
+        let msg = to_proto(&report);
+        if let Err(error) = producer.send(topics::DRIFT, &msg.model_version, &msg).await {
+            tracing::warn!(%error, "cannot publish drift report");
+        }
+        if report.status == window::Status::Alert {
+            tracing::warn!(psi = ?report.psi, version = %report.model_version, "score drift alert");
+        }
+    }
+}
+
+/// Runs the service until shutdown.
+pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
+    bus::admin::ensure_topics(&cfg.kafka, &[topics::SCORES, topics::DRIFT]).await?;
+    let d = cfg.drift.clone();
+    let thresholds = Thresholds { warn: d.psi_warn, alert: d.psi_alert, min_count: d.min_count };
+    let window: Shared = Arc::default();
+    let gauge = prometheus::Gauge::new("drift_score_psi", "PSI of live scores against the model's reference")?;
+    let count = prometheus::IntGauge::new("drift_live_scores", "Scores in the live window")?;
+    ctx.metrics.register(Box::new(gauge.clone()))?;
+    ctx.metrics.register(Box::new(count.clone()))?;
+    let stop = ctx.shutdown.stop_intake.clone();
+    let registry = Registry::open_existing(cfg.registry.path.clone());
+    ctx.shutdown.tasks.spawn(follow_alias(registry, d.clone(), window.clone(), stop.clone()));
+    let consumer = Consumer::new(&cfg.kafka, &d.consumer_group, &[topics::SCORES])?;
+    ctx.shutdown.tasks.spawn(consume(consumer, window.clone(), stop.clone()));
+    let producer = Producer::new(&cfg.kafka, "vigil-drift-monitor")?;
+    ctx.shutdown.tasks.spawn(publish(
+        producer,
+        window.clone(),
+        thresholds,
+        Duration::from_secs(d.publish_interval_secs.max(1)),
+        gauge,
+        count,
+        stop.clone(),
+    ));
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(DriftServiceServer::new(Api { window, thresholds }));
+    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.DriftService"])?;
+    ctx.readiness.set(true);
+    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop).await;
+    ctx.readiness.set(false);
+    served?;
+    Ok(())
+}

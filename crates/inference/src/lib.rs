@@ -1,1 +1,83 @@
-//! inference (being written)
+//! The inference service: scores transactions with the model behind a registry alias.
+//!
+//! * [`api`] — `InferenceService.Score`/`ScoreBatch`: validate, ask a [`source::FeatureSource`]
+//!   for the vector (degraded request-time fallback when it fails), score, decide.
+//! * [`stream`] — scores every vector on `vigil.features.v1` and publishes `vigil.scores.v1`.
+//! * [`slot`] — the live model and its hot swap when the alias moves.
+//!
+//! Architecture invariant: the model refuses vectors of another feature schema
+//! (`model::LoadedModel::score`), on both paths.
+
+pub mod api;
+mod config;
+pub mod metrics;
+pub mod slot;
+pub mod source;
+mod stream;
+
+pub use config::Config;
+
+use proto::v1::inference_service_server::InferenceServiceServer;
+use service_runtime::Context;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors that stop the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error("grpc: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Runs the service until shutdown.
+pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
+    use bus::topics;
+    bus::admin::ensure_topics(&cfg.kafka, &[topics::FEATURES, topics::SCORES, topics::QUARANTINE]).await?;
+    let metrics = metrics::Metrics::register(&ctx.metrics)?;
+    let s = &cfg.inference;
+    let registry = registry::Registry::open_existing(cfg.registry.path.clone());
+    let slot = slot::watch_alias(
+        registry,
+        s.model_alias.clone(),
+        Duration::from_millis(s.poll_interval_ms),
+        metrics.swaps.clone(),
+        &ctx.shutdown.tasks,
+        ctx.shutdown.stop_intake.clone(),
+    );
+    let stream = stream::StreamScorer {
+        consumer: bus::Consumer::new(&cfg.kafka, &s.consumer_group, &[topics::FEATURES])?,
+        producer: bus::Producer::new(&cfg.kafka, "vigil-inference")?,
+        slot: slot.clone(),
+        metrics: metrics.clone(),
+        batch_max: s.batch_max,
+        linger: Duration::from_millis(s.linger_ms),
+        max_reasons: s.max_reasons,
+    };
+    ctx.shutdown.tasks.spawn(stream.run(ctx.shutdown.stop_intake.clone()));
+
+    let source = source::GrpcFeatureSource::new(&cfg.features.endpoint, Duration::from_millis(cfg.features.timeout_ms))?;
+    let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.max_reasons);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(InferenceServiceServer::new(scorer));
+    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.InferenceService"])?;
+    // Ready once a model is loaded.
+    let (readiness, stop, mut ready_slot) = (ctx.readiness.clone(), ctx.shutdown.stop_intake.clone(), slot);
+    ctx.shutdown.tasks.spawn(async move {
+        if ready_slot.wait_loaded(&stop).await {
+            readiness.set(true);
+            tracing::info!("inference ready");
+        }
+    });
+    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, ctx.shutdown.stop_intake.clone()).await;
+    ctx.readiness.set(false);
+    served?;
+    Ok(())
+}

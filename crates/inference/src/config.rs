@@ -1,0 +1,92 @@
+use bus::KafkaConfig;
+use serde::Deserialize;
+use service_runtime::telemetry::TelemetryConfig;
+use service_runtime::{ConfigError, ServerConfig, ServiceConfig};
+use std::path::PathBuf;
+
+/// The inference service's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub kafka: KafkaConfig,
+    pub registry: RegistrySection,
+    pub features: FeaturesSection,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub inference: Settings,
+}
+
+/// The `registry` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    pub path: PathBuf,
+}
+
+/// The `features` section: where the feature-service is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesSection {
+    /// e.g. `http://feature-service:50051`.
+    pub endpoint: String,
+    /// Deadline of a GetFeatureVector call before falling back to request-time features.
+    #[serde(default = "default_feature_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_feature_timeout() -> u64 {
+    150
+}
+
+/// The `inference` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Registry alias whose model is served.
+    pub model_alias: String,
+    /// How often the alias is checked for a move.
+    pub poll_interval_ms: u64,
+    pub consumer_group: String,
+    pub batch_max: usize,
+    pub linger_ms: u64,
+    /// Reasons (top contributing features) returned per score.
+    pub max_reasons: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model_alias: registry::stages::PRODUCTION.into(),
+            poll_interval_ms: 1_000,
+            consumer_group: "vigil-inference".into(),
+            batch_max: 500,
+            linger_ms: 20,
+            max_reasons: 3,
+        }
+    }
+}
+
+impl ServiceConfig for Config {
+    const SECTIONS: &'static [&'static str] =
+        &["server", "kafka", "registry", "features", "telemetry", "inference"];
+    fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.features.endpoint.starts_with("http://") || self.features.endpoint.starts_with("https://")) {
+            return Err(ConfigError::invalid("features.endpoint", "must be an http:// or https:// URL"));
+        }
+        if self.inference.model_alias.is_empty() {
+            return Err(ConfigError::invalid("inference.model_alias", "must not be empty"));
+        }
+        if self.inference.batch_max == 0 {
+            return Err(ConfigError::invalid("inference.batch_max", "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! Stream scoring: `vigil.features.v1` → model → `vigil.scores.v1`.
+//!
+//! Scoring is a pure function of (vector, model version), so a redelivered vector produces
+//! the same score event again; downstream consumers de-duplicate on the transaction id.
+//! Offsets are committed after the scores are acknowledged (at-least-once, never lost).
+
+use crate::api::{decision_to_proto, reasons_to_proto};
+use crate::metrics::Metrics;
+use crate::slot::ModelSlot;
+use bus::{Consumer, Delivery, Producer, topics};
+use proto::v1::{FeatureVector, ScoreEvent};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct StreamScorer {
+    pub(crate) consumer: Consumer,
+    pub(crate) producer: Producer,
+    pub(crate) slot: ModelSlot,
+    pub(crate) metrics: Metrics,
+    pub(crate) batch_max: usize,
+    pub(crate) linger: Duration,
+    pub(crate) max_reasons: usize,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl StreamScorer {
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
+        // Nothing is consumed before a model is loaded: vectors wait in Kafka.
+        if !self.slot.wait_loaded(&stop).await {
+            return;
+        }
+        loop {
+            let batch = tokio::select! {
+                () = stop.cancelled() => break,
+                b = self.consumer.next_batch(self.batch_max, self.linger) => b,
+            };
+            let batch = match batch {
+                Ok(b) => b,
+                Err(error) => {
+                    tracing::warn!(%error, "stream scoring: consume failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match self.process(&batch).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, ?delay, "stream scoring batch failed; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            if let Err(error) = self.consumer.commit(&batch) {
+                tracing::warn!(%error, "stream scoring: offset commit failed");
+            }
+        }
+        tracing::info!("stream scoring stopped");
+    }
+
+    async fn process(&self, batch: &[Delivery]) -> Result<(), bus::BusError> {
+        let Some(active) = self.slot.current() else {
+            return Ok(());
+        };
+        let scored_at = Some(proto::time::from_unix_ms(now_ms()));
+        let mut events = Vec::with_capacity(batch.len());
+        for d in batch {
+            let vector: FeatureVector = match d.decode("feature vector") {
+                Ok(v) => v,
+                Err(error) => {
+                    self.metrics.rejected_vectors.inc();
+                    let key = d.key.clone().unwrap_or_default();
+                    self.producer
+                        .quarantine(&d.topic, &key, d.payload.clone(), "payload", &error.to_string(), now_ms())
+                        .await?;
+                    continue;
+                }
+            };
+            match active.model.score(&vector.schema_hash, &vector.values, self.max_reasons) {
+                Ok(s) => {
+                    let decision = decision_to_proto(s.decision);
+                    self.metrics.stream_scores.with_label_values(&[decision.as_str_name()]).inc();
+                    events.push(ScoreEvent {
+                        transaction_id: vector.transaction_id,
+                        user_id: vector.user_id,
+                        model_id: active.reference.model_id.clone(),
+                        model_version: active.reference.version.clone(),
+                        probability: s.probability,
+                        decision: decision as i32,
+                        reasons: reasons_to_proto(&s),
+                        event_time: vector.event_time,
+                        scored_at,
+                        schema_hash: vector.schema_hash,
+                        shadow: false,
+                    });
+                }
+                Err(error) => {
+                    // A vector of another feature schema: never scored, kept with the reason.
+                    self.metrics.rejected_vectors.inc();
+                    tracing::error!(%error, transaction_id = %vector.transaction_id, "vector refused");
+                    let key = d.key.clone().unwrap_or_default();
+                    self.producer
+                        .quarantine(&d.topic, &key, d.payload.clone(), "schema_hash", &error.to_string(), now_ms())
+                        .await?;
+                }
+            }
+        }
+        self.producer
+            .send_all(topics::SCORES, events.iter().map(|e| (e.user_id.as_str(), e)))
+            .await?;
+        Ok(())
+    }
+}
