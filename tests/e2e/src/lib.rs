@@ -1,1 +1,191 @@
-//! End-to-end tests of the whole platform (see tests/).
+//! The end-to-end harness: runs Vigil's real binaries as child processes, the way
+//! influxdb3's `TestServer` does. A service binds port 0, writes its bound ports to a file
+//! (`VIGIL_PORTS_FILE`), and the harness waits for that file and then for `grpc.health.v1`
+//! SERVING — never a blind sleep. Children are killed on `Drop`.
+//!
+//! The stack (Redis, the Kafka-protocol broker) is started by `scripts/test.sh`, which exports
+//! `VIGIL_KAFKA__BROKERS` and `VIGIL_REDIS__URL`; without them the tests fail and say so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Endpoints of the running stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub brokers: String,
+    pub redis_url: String,
+}
+
+impl Stack {
+    /// Reads the stack's endpoints from the environment set by `scripts/test.sh`.
+    pub fn from_env() -> Stack {
+        let get = |k: &str| {
+            std::env::var(k).unwrap_or_else(|_| {
+                panic!("{k} is not set: run the tests with scripts/test.sh, which starts Redis and the broker")
+            })
+        };
+        Stack { brokers: get("VIGIL_KAFKA__BROKERS"), redis_url: get("VIGIL_REDIS__URL") }
+    }
+
+    /// The environment every service gets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("VIGIL_KAFKA__BROKERS".into(), self.brokers.clone()),
+            ("VIGIL_KAFKA__TANSU_COMPAT".into(), "true".into()),
+            ("VIGIL_REDIS__URL".into(), self.redis_url.clone()),
+            ("VIGIL_TELEMETRY__LOG_FORMAT".into(), "json".into()),
+        ]
+    }
+}
+
+/// Directory of the workspace's binaries (next to this test executable's `deps/`).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("VIGIL_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+/// Path of `vigil-<name>`, which must have been built (`cargo build --workspace --bins`).
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(format!("vigil-{name}"));
+    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` (scripts/test.sh does)", path.display());
+    path
+}
+
+/// Runs a binary to completion; panics with its output on failure; returns stdout.
+pub fn run_to_completion(name: &str, args: &[&str], env: &[(String, String)]) -> String {
+    let out = Command::new(binary(name)).args(args).envs(env.iter().cloned()).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "vigil-{name} {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running service process.
+#[derive(Debug)]
+pub struct Service {
+    pub name: String,
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+    pub grpc_port: u16,
+    pub admin_port: u16,
+}
+
+impl Service {
+    /// Starts `vigil-<name>` on ephemeral ports with `env`; logs go to `dir/<name>.log`.
+    pub fn start(name: &str, env: Vec<(String, String)>, dir: &Path) -> Service {
+        let mut env = env;
+        env.push(("VIGIL_SERVER__GRPC_ADDR".into(), "127.0.0.1:0".into()));
+        env.push(("VIGIL_SERVER__ADMIN_ADDR".into(), "127.0.0.1:0".into()));
+        let mut s = Service { name: name.into(), child: None, env, dir: dir.to_path_buf(), grpc_port: 0, admin_port: 0 };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let ports = self.dir.join(format!("{}.ports.json", self.name));
+        let _ = std::fs::remove_file(&ports);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", self.name)))
+            .expect("log file");
+        let child = Command::new(binary(&self.name))
+            .envs(self.env.iter().cloned())
+            .env("VIGIL_PORTS_FILE", &ports)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn service");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ports) {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("ports json");
+                self.grpc_port = v["grpc"].as_u64().expect("grpc port") as u16;
+                self.admin_port = v["admin"].as_u64().expect("admin port") as u16;
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited during start-up ({status}); see {}", self.name, self.log_path().display());
+            }
+            assert!(Instant::now() < deadline, "{} did not write its ports file", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.log", self.name))
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// Waits until the service reports SERVING on grpc.health.v1.
+    pub async fn wait_healthy(&mut self) {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_client::HealthClient;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(mut c) = HealthClient::connect(self.endpoint()).await {
+                if let Ok(r) = c.check(HealthCheckRequest { service: String::new() }).await {
+                    if r.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+                        return;
+                    }
+                }
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited ({status}); see {}", self.name, self.log_path().display());
+            }
+            assert!(Instant::now() < deadline, "{} not healthy in time; see {}", self.name, self.log_path().display());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return false };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        c.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Starts the service again on the same ports (after `kill`/`terminate`).
+    pub fn restart(&mut self) {
+        self.kill();
+        let (g, a) = (self.grpc_port, self.admin_port);
+        self.env.retain(|(k, _)| k != "VIGIL_SERVER__GRPC_ADDR" && k != "VIGIL_SERVER__ADMIN_ADDR");
+        self.env.push(("VIGIL_SERVER__GRPC_ADDR".into(), format!("127.0.0.1:{g}")));
+        self.env.push(("VIGIL_SERVER__ADMIN_ADDR".into(), format!("127.0.0.1:{a}")));
+        self.spawn();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Current unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,2 @@
+//! One integration-test binary for the workspace-level end-to-end tests.
+mod pipeline;
