@@ -38,7 +38,10 @@ impl Delivery {
     }
 
     /// Decodes the protobuf value.
-    pub fn decode<M: proto::prost::Message + Default>(&self, what: &'static str) -> Result<M, BusError> {
+    pub fn decode<M: proto::prost::Message + Default>(
+        &self,
+        what: &'static str,
+    ) -> Result<M, BusError> {
         M::decode(self.payload.as_slice()).map_err(|source| BusError::Decode {
             what,
             topic: self.topic.clone(),
@@ -51,7 +54,9 @@ impl Delivery {
     /// True when this delivery is below the stored next-offset of its partition, i.e. it was
     /// already applied and must be skipped.
     pub fn is_below(&self, next_offsets: &BTreeMap<i32, i64>) -> bool {
-        next_offsets.get(&self.partition).is_some_and(|next| self.offset < *next)
+        next_offsets
+            .get(&self.partition)
+            .is_some_and(|next| self.offset < *next)
     }
 }
 
@@ -86,7 +91,11 @@ impl Consumer {
     }
 
     /// Waits for at least one message, then gathers more for up to `linger` or `max` messages.
-    pub async fn next_batch(&self, max: usize, linger: Duration) -> Result<Vec<Delivery>, BusError> {
+    pub async fn next_batch(
+        &self,
+        max: usize,
+        linger: Duration,
+    ) -> Result<Vec<Delivery>, BusError> {
         let first = self.inner.recv().await?;
         let mut batch = vec![Delivery::from_borrowed(&first)];
         drop(first);
@@ -106,7 +115,9 @@ impl Consumer {
     pub fn commit(&self, deliveries: &[Delivery]) -> Result<(), BusError> {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for d in deliveries {
-            let e = next.entry((d.topic.as_str(), d.partition)).or_insert(d.offset + 1);
+            let e = next
+                .entry((d.topic.as_str(), d.partition))
+                .or_insert(d.offset + 1);
             *e = (*e).max(d.offset + 1);
         }
         if next.is_empty() {

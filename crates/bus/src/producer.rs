@@ -32,18 +32,38 @@ impl Producer {
     }
 
     /// Sends one message and waits for the broker's acknowledgement; returns (partition, offset).
-    pub async fn send<M: Message>(&self, topic: &str, key: &str, value: &M) -> Result<(i32, i64), BusError> {
+    pub async fn send<M: Message>(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &M,
+    ) -> Result<(i32, i64), BusError> {
         self.send_bytes(topic, key, &value.encode_to_vec()).await
     }
 
     /// Sends already-encoded bytes (used for quarantine of undecodable input).
-    pub async fn send_bytes(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(i32, i64), BusError> {
+    pub async fn send_bytes(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(i32, i64), BusError> {
         let mut headers = OwnedHeaders::new();
         for (k, v) in &current_context_headers().0 {
-            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
         }
-        let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
-        let delivery = self.inner.send(record, Timeout::Never).await.map_err(|(e, _)| BusError::Kafka(e))?;
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        let delivery = self
+            .inner
+            .send(record, Timeout::Never)
+            .await
+            .map_err(|(e, _)| BusError::Kafka(e))?;
         Ok((delivery.partition, delivery.offset))
     }
 
@@ -54,7 +74,9 @@ impl Producer {
         topic: &str,
         items: impl IntoIterator<Item = (&'a str, &'a M)>,
     ) -> Result<Vec<(i32, i64)>, BusError> {
-        let sends = items.into_iter().map(|(key, value)| self.send(topic, key, value));
+        let sends = items
+            .into_iter()
+            .map(|(key, value)| self.send(topic, key, value));
         futures::future::try_join_all(sends).await
     }
 
@@ -76,6 +98,8 @@ impl Producer {
             quarantined_at: Some(proto::time::from_unix_ms(now_ms)),
             field: field.to_owned(),
         };
-        self.send(topics::QUARANTINE, key, &record).await.map(|_| ())
+        self.send(topics::QUARANTINE, key, &record)
+            .await
+            .map(|_| ())
     }
 }

@@ -25,7 +25,10 @@ fn id(field: &'static str, value: &str) -> Result<String, ValidationError> {
     Ok(value.to_owned())
 }
 
-fn time(field: &'static str, ts: Option<&proto::prost_types::Timestamp>) -> Result<i64, ValidationError> {
+fn time(
+    field: &'static str,
+    ts: Option<&proto::prost_types::Timestamp>,
+) -> Result<i64, ValidationError> {
     let ts = ts.ok_or_else(|| ValidationError::new(field, "is required"))?;
     if !(0..1_000_000_000).contains(&ts.nanos) {
         return Err(ValidationError::new(field, "nanos out of range"));
@@ -59,7 +62,10 @@ pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, Valida
     let currency = Currency::parse(&amount.currency).ok_or_else(|| {
         ValidationError::new(
             "amount.currency",
-            format!("must be an ISO-4217 code like EUR, got {:?}", amount.currency),
+            format!(
+                "must be an ISO-4217 code like EUR, got {:?}",
+                amount.currency
+            ),
         )
     })?;
     let merchant_id = id("merchant_id", &t.merchant_id)?;
@@ -104,9 +110,15 @@ pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, Valida
                 return Err(ValidationError::new("geo.lat", "must be within [-90, 90]"));
             }
             if !(-180.0..=180.0).contains(&g.lon) {
-                return Err(ValidationError::new("geo.lon", "must be within [-180, 180]"));
+                return Err(ValidationError::new(
+                    "geo.lon",
+                    "must be within [-180, 180]",
+                ));
             }
-            Some(GeoPoint { lat: g.lat, lon: g.lon })
+            Some(GeoPoint {
+                lat: g.lat,
+                lon: g.lon,
+            })
         }
     };
     let event_time_ms = time("event_time", t.event_time.as_ref())?;
@@ -146,7 +158,10 @@ pub fn transaction_to_proto(t: &Transaction) -> v1::Transaction {
         } as i32,
         device_id: t.device_id.clone(),
         country: t.country.clone(),
-        geo: t.geo.map(|g| v1::GeoPoint { lat: g.lat, lon: g.lon }),
+        geo: t.geo.map(|g| v1::GeoPoint {
+            lat: g.lat,
+            lon: g.lon,
+        }),
         event_time: Some(from_unix_ms(t.event_time_ms)),
     }
 }
@@ -182,13 +197,19 @@ mod tests {
             transaction_id: "t-1".into(),
             user_id: "u-1".into(),
             account_id: "a-1".into(),
-            amount: Some(v1::Money { minor_units: 1234, currency: "EUR".into() }),
+            amount: Some(v1::Money {
+                minor_units: 1234,
+                currency: "EUR".into(),
+            }),
             merchant_id: "m-1".into(),
             merchant_category: "5411".into(),
             channel: v1::Channel::Online as i32,
             device_id: "d-1".into(),
             country: "FR".into(),
-            geo: Some(v1::GeoPoint { lat: 48.85, lon: 2.35 }),
+            geo: Some(v1::GeoPoint {
+                lat: 48.85,
+                lon: 2.35,
+            }),
             event_time: Some(from_unix_ms(1_763_900_000_123)),
         }
     }
@@ -201,22 +222,44 @@ mod tests {
         assert_eq!(transaction_to_proto(&domain), wire);
     }
 
+    type Mutation = Box<dyn Fn(&mut v1::Transaction)>;
+
     #[test]
     fn names_the_offending_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut v1::Transaction)>)> = vec![
+        let cases: Vec<(&str, Mutation)> = vec![
             ("transaction_id", Box::new(|t| t.transaction_id.clear())),
             ("user_id", Box::new(|t| t.user_id.clear())),
             ("amount", Box::new(|t| t.amount = None)),
-            ("amount.minor_units", Box::new(|t| t.amount.as_mut().unwrap().minor_units = -5)),
-            ("amount.currency", Box::new(|t| t.amount.as_mut().unwrap().currency = "euro".into())),
+            (
+                "amount.minor_units",
+                Box::new(|t| t.amount.as_mut().unwrap().minor_units = -5),
+            ),
+            (
+                "amount.currency",
+                Box::new(|t| t.amount.as_mut().unwrap().currency = "euro".into()),
+            ),
             ("merchant_id", Box::new(|t| t.merchant_id.clear())),
-            ("merchant_category", Box::new(|t| t.merchant_category = "54a1".into())),
+            (
+                "merchant_category",
+                Box::new(|t| t.merchant_category = "54a1".into()),
+            ),
             ("channel", Box::new(|t| t.channel = 0)),
             ("channel", Box::new(|t| t.channel = 42)),
             ("country", Box::new(|t| t.country = "France".into())),
-            ("geo.lat", Box::new(|t| t.geo = Some(v1::GeoPoint { lat: 91.0, lon: 0.0 }))),
+            (
+                "geo.lat",
+                Box::new(|t| {
+                    t.geo = Some(v1::GeoPoint {
+                        lat: 91.0,
+                        lon: 0.0,
+                    })
+                }),
+            ),
             ("event_time", Box::new(|t| t.event_time = None)),
-            ("event_time", Box::new(|t| t.event_time = Some(from_unix_ms(0)))),
+            (
+                "event_time",
+                Box::new(|t| t.event_time = Some(from_unix_ms(0))),
+            ),
         ];
         for (field, mutate) in cases {
             let mut t = valid();

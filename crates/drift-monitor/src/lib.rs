@@ -74,7 +74,8 @@ impl Default for Settings {
 }
 
 impl ServiceConfig for Config {
-    const SECTIONS: &'static [&'static str] = &["server", "kafka", "registry", "telemetry", "drift"];
+    const SECTIONS: &'static [&'static str] =
+        &["server", "kafka", "registry", "telemetry", "drift"];
     fn server(&self) -> &ServerConfig {
         &self.server
     }
@@ -84,7 +85,10 @@ impl ServiceConfig for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let d = &self.drift;
         if !(0.0 < d.psi_warn && d.psi_warn <= d.psi_alert) {
-            return Err(ConfigError::invalid("drift.psi_warn", "must be positive and at most drift.psi_alert"));
+            return Err(ConfigError::invalid(
+                "drift.psi_warn",
+                "must be positive and at most drift.psi_alert",
+            ));
         }
         if d.window == 0 {
             return Err(ConfigError::invalid("drift.window", "must be at least 1"));
@@ -107,7 +111,10 @@ pub enum Error {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 type Shared = Arc<Mutex<Option<ScoreWindow>>>;
@@ -142,17 +149,30 @@ fn current_report(window: &Shared, t: &Thresholds) -> Option<window::Report> {
 
 #[tonic::async_trait]
 impl DriftService for Api {
-    async fn get_report(&self, _: Request<GetReportRequest>) -> Result<Response<DriftReport>, Status> {
+    async fn get_report(
+        &self,
+        _: Request<GetReportRequest>,
+    ) -> Result<Response<DriftReport>, Status> {
         current_report(&self.window, &self.thresholds)
             .map(|r| Response::new(to_proto(&r)))
-            .ok_or_else(|| Status::unavailable("no model behind the alias yet: nothing to compare with"))
+            .ok_or_else(|| {
+                Status::unavailable("no model behind the alias yet: nothing to compare with")
+            })
     }
 }
 
 /// Keeps the window's reference in step with the alias: a new model version starts a new window.
-async fn follow_alias(registry: Registry, settings: Settings, window: Shared, stop: CancellationToken) {
+async fn follow_alias(
+    registry: Registry,
+    settings: Settings,
+    window: Shared,
+    stop: CancellationToken,
+) {
     loop {
-        let current = window.lock().ok().and_then(|w| w.as_ref().map(|w| w.model_version().to_owned()));
+        let current = window
+            .lock()
+            .ok()
+            .and_then(|w| w.as_ref().map(|w| w.model_version().to_owned()));
         match registry.resolve(&settings.model_alias) {
             Ok(Some(target)) if Some(&target.version) != current.as_ref() => {
                 let reg = registry.clone();
@@ -227,7 +247,9 @@ async fn publish(
             () = tokio::time::sleep(every) => {}
             () = stop.cancelled() => break,
         }
-        let Some(report) = current_report(&window, &t) else { continue };
+        let Some(report) = current_report(&window, &t) else {
+            continue;
+        };
         gauge.set(report.psi.unwrap_or(0.0));
         count.set(report.live.total() as i64);
         let msg = to_proto(&report);
@@ -244,17 +266,31 @@ async fn publish(
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     bus::admin::ensure_topics(&cfg.kafka, &[topics::SCORES, topics::DRIFT]).await?;
     let d = cfg.drift.clone();
-    let thresholds = Thresholds { warn: d.psi_warn, alert: d.psi_alert, min_count: d.min_count };
+    let thresholds = Thresholds {
+        warn: d.psi_warn,
+        alert: d.psi_alert,
+        min_count: d.min_count,
+    };
     let window: Shared = Arc::default();
-    let gauge = prometheus::Gauge::new("drift_score_psi", "PSI of live scores against the model's reference")?;
+    let gauge = prometheus::Gauge::new(
+        "drift_score_psi",
+        "PSI of live scores against the model's reference",
+    )?;
     let count = prometheus::IntGauge::new("drift_live_scores", "Scores in the live window")?;
     ctx.metrics.register(Box::new(gauge.clone()))?;
     ctx.metrics.register(Box::new(count.clone()))?;
     let stop = ctx.shutdown.stop_intake.clone();
     let registry = Registry::open_existing(cfg.registry.path.clone());
-    ctx.shutdown.tasks.spawn(follow_alias(registry, d.clone(), window.clone(), stop.clone()));
+    ctx.shutdown.tasks.spawn(follow_alias(
+        registry,
+        d.clone(),
+        window.clone(),
+        stop.clone(),
+    ));
     let consumer = Consumer::new(&cfg.kafka, &d.consumer_group, &[topics::SCORES])?;
-    ctx.shutdown.tasks.spawn(consume(consumer, window.clone(), stop.clone()));
+    ctx.shutdown
+        .tasks
+        .spawn(consume(consumer, window.clone(), stop.clone()));
     let producer = Producer::new(&cfg.kafka, "vigil-drift-monitor")?;
     ctx.shutdown.tasks.spawn(publish(
         producer,
@@ -267,7 +303,8 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     ));
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(DriftServiceServer::new(Api { window, thresholds }));
-    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.DriftService"])?;
+    let health =
+        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.DriftService"])?;
     ctx.readiness.set(true);
     let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop).await;
     ctx.readiness.set(false);

@@ -62,13 +62,14 @@ impl ScoreWindow {
         if model_version != self.model_version || self.ids.contains(transaction_id) {
             return false;
         }
-        if self.scores.len() == self.capacity {
-            if let Some((old, _)) = self.scores.pop_front() {
-                self.ids.remove(&old);
-            }
+        if self.scores.len() == self.capacity
+            && let Some((old, _)) = self.scores.pop_front()
+        {
+            self.ids.remove(&old);
         }
         self.ids.insert(transaction_id.to_owned());
-        self.scores.push_back((transaction_id.to_owned(), probability));
+        self.scores
+            .push_back((transaction_id.to_owned(), probability));
         true
     }
 
@@ -93,7 +94,13 @@ impl ScoreWindow {
             Some(v) if v >= t.warn => Status::Warn,
             Some(_) => Status::Ok,
         };
-        Report { model_version: self.model_version.clone(), psi, live, reference: self.reference.clone(), status }
+        Report {
+            model_version: self.model_version.clone(),
+            psi,
+            live,
+            reference: self.reference.clone(),
+            status,
+        }
     }
 }
 
@@ -106,7 +113,11 @@ mod tests {
         Histogram::quantile_edges(&values, 10)
     }
 
-    const T: Thresholds = Thresholds { warn: 0.1, alert: 0.25, min_count: 100 };
+    const T: Thresholds = Thresholds {
+        warn: 0.1,
+        alert: 0.25,
+        min_count: 100,
+    };
 
     #[test]
     fn same_distribution_is_ok_and_shift_alerts() {

@@ -4,7 +4,9 @@ use crate::speed::now_ms;
 use domain::convert::transaction_from_proto;
 use online_store::OnlineStore;
 use proto::v1::feature_service_server::FeatureService;
-use proto::v1::{FeatureVector, GetFeatureVectorRequest, GetOnlineFeaturesRequest, NamedValue, OnlineFeatures};
+use proto::v1::{
+    FeatureVector, GetFeatureVectorRequest, GetOnlineFeaturesRequest, NamedValue, OnlineFeatures,
+};
 use tonic::{Request, Response, Status};
 
 pub(crate) struct Api {
@@ -33,7 +35,8 @@ impl FeatureService for Api {
             .into_inner()
             .transaction
             .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
-        let t = transaction_from_proto(&wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let t =
+            transaction_from_proto(&wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let state = self
             .store
             .get_states(&[t.user_id.as_str()])
@@ -60,7 +63,9 @@ impl FeatureService for Api {
     ) -> Result<Response<OnlineFeatures>, Status> {
         let user_id = request.into_inner().user_id;
         if user_id.is_empty() {
-            return Err(Status::invalid_argument("invalid field `user_id`: must not be empty"));
+            return Err(Status::invalid_argument(
+                "invalid field `user_id`: must not be empty",
+            ));
         }
         let state = self
             .store
@@ -76,7 +81,10 @@ impl FeatureService for Api {
             values: state
                 .aggregates_at(now_ms())
                 .into_iter()
-                .map(|(name, value)| NamedValue { name: name.into(), value })
+                .map(|(name, value)| NamedValue {
+                    name: name.into(),
+                    value,
+                })
                 .collect(),
             transactions_seen: state.transactions_seen(),
             last_event_time: state.last_event_ms().map(proto::time::from_unix_ms),

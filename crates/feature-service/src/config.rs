@@ -55,8 +55,14 @@ impl Default for Settings {
 }
 
 impl ServiceConfig for Config {
-    const SECTIONS: &'static [&'static str] =
-        &["server", "kafka", "redis", "lake", "telemetry", "feature_service"];
+    const SECTIONS: &'static [&'static str] = &[
+        "server",
+        "kafka",
+        "redis",
+        "lake",
+        "telemetry",
+        "feature_service",
+    ];
     fn server(&self) -> &ServerConfig {
         &self.server
     }
@@ -66,13 +72,22 @@ impl ServiceConfig for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let s = &self.feature_service;
         if s.speed_batch_max == 0 {
-            return Err(ConfigError::invalid("feature_service.speed_batch_max", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "feature_service.speed_batch_max",
+                "must be at least 1",
+            ));
         }
         if s.lake_batch_max == 0 {
-            return Err(ConfigError::invalid("feature_service.lake_batch_max", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "feature_service.lake_batch_max",
+                "must be at least 1",
+            ));
         }
         if s.speed_group == s.lake_group {
-            return Err(ConfigError::invalid("feature_service.lake_group", "must differ from speed_group"));
+            return Err(ConfigError::invalid(
+                "feature_service.lake_group",
+                "must differ from speed_group",
+            ));
         }
         Ok(())
     }

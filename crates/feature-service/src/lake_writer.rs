@@ -30,10 +30,18 @@ enum WriteError {
 }
 
 impl LakeWriterLoop {
-    pub(crate) fn new(cfg: &Config, lake: Arc<LakeWriter>, metrics: Metrics) -> Result<Self, BusError> {
+    pub(crate) fn new(
+        cfg: &Config,
+        lake: Arc<LakeWriter>,
+        metrics: Metrics,
+    ) -> Result<Self, BusError> {
         let s = &cfg.feature_service;
         Ok(LakeWriterLoop {
-            consumer: Consumer::new(&cfg.kafka, &s.lake_group, &[topics::TRANSACTIONS, topics::LABELS])?,
+            consumer: Consumer::new(
+                &cfg.kafka,
+                &s.lake_group,
+                &[topics::TRANSACTIONS, topics::LABELS],
+            )?,
             lake,
             metrics,
             batch_max: s.lake_batch_max,
@@ -56,7 +64,10 @@ impl LakeWriterLoop {
                 }
             };
             let retries = self.metrics.retries.with_label_values(&["lake"]);
-            if crate::retry("lake batch", &stop, || retries.inc(), || self.write(&batch)).await.is_none() {
+            if crate::retry("lake batch", &stop, || retries.inc(), || self.write(&batch))
+                .await
+                .is_none()
+            {
                 break;
             }
             if let Err(error) = self.consumer.commit(&batch) {
@@ -74,32 +85,51 @@ impl LakeWriterLoop {
             if d.topic == topics::TRANSACTIONS {
                 let parsed = d.decode::<proto::v1::Transaction>("transaction").ok();
                 if let Some(t) = parsed.and_then(|w| transaction_from_proto(&w).ok()) {
-                    txns.entry(d.partition).or_default().push(Record { partition: d.partition, offset: d.offset, value: t });
+                    txns.entry(d.partition).or_default().push(Record {
+                        partition: d.partition,
+                        offset: d.offset,
+                        value: t,
+                    });
                 }
             } else if d.topic == topics::LABELS {
                 let parsed = d.decode::<proto::v1::Label>("label").ok();
                 if let Some(l) = parsed.and_then(|w| label_from_proto(&w).ok()) {
-                    labels.entry(d.partition).or_default().push(Record { partition: d.partition, offset: d.offset, value: l });
+                    labels.entry(d.partition).or_default().push(Record {
+                        partition: d.partition,
+                        offset: d.offset,
+                        value: l,
+                    });
                 } else {
-                    tracing::warn!(partition = d.partition, offset = d.offset, "invalid label skipped");
+                    tracing::warn!(
+                        partition = d.partition,
+                        offset = d.offset,
+                        "invalid label skipped"
+                    );
                 }
             }
         }
         let lake = self.lake.clone();
-        let (t_rows, l_rows) = tokio::task::spawn_blocking(move || -> Result<(usize, usize), LakeError> {
-            let mut t_rows = 0;
-            for (p, records) in &txns {
-                t_rows += lake.write_transactions(*p, records)?;
-            }
-            let mut l_rows = 0;
-            for (p, records) in &labels {
-                l_rows += lake.write_labels(*p, records)?;
-            }
-            Ok((t_rows, l_rows))
-        })
-        .await??;
-        self.metrics.lake_rows.with_label_values(&["transactions"]).inc_by(t_rows as u64);
-        self.metrics.lake_rows.with_label_values(&["labels"]).inc_by(l_rows as u64);
+        let (t_rows, l_rows) =
+            tokio::task::spawn_blocking(move || -> Result<(usize, usize), LakeError> {
+                let mut t_rows = 0;
+                for (p, records) in &txns {
+                    t_rows += lake.write_transactions(*p, records)?;
+                }
+                let mut l_rows = 0;
+                for (p, records) in &labels {
+                    l_rows += lake.write_labels(*p, records)?;
+                }
+                Ok((t_rows, l_rows))
+            })
+            .await??;
+        self.metrics
+            .lake_rows
+            .with_label_values(&["transactions"])
+            .inc_by(t_rows as u64);
+        self.metrics
+            .lake_rows
+            .with_label_values(&["labels"])
+            .inc_by(l_rows as u64);
         Ok(())
     }
 }

@@ -80,7 +80,12 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     use bus::topics;
     bus::admin::ensure_topics(
         &cfg.kafka,
-        &[topics::TRANSACTIONS, topics::FEATURES, topics::LABELS, topics::QUARANTINE],
+        &[
+            topics::TRANSACTIONS,
+            topics::FEATURES,
+            topics::LABELS,
+            topics::QUARANTINE,
+        ],
     )
     .await?;
     let metrics = metrics::Metrics::register(&ctx.metrics)?;
@@ -97,7 +102,8 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
 
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(FeatureServiceServer::new(api::Api::new(store.clone())));
-    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.FeatureService"])?;
+    let health =
+        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.FeatureService"])?;
     ctx.readiness.set(true);
     tracing::info!("feature-service ready");
     let stop = ctx.shutdown.stop_intake.clone();

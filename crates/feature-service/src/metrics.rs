@@ -17,22 +17,46 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn register(r: &Registry) -> Result<Metrics, prometheus::Error> {
-        let applied = IntCounter::new("features_transactions_applied_total", "Transactions folded into online state")?;
+        let applied = IntCounter::new(
+            "features_transactions_applied_total",
+            "Transactions folded into online state",
+        )?;
         let skipped = IntCounterVec::new(
-            Opts::new("features_transactions_skipped_total", "Transactions not applied, by reason"),
+            Opts::new(
+                "features_transactions_skipped_total",
+                "Transactions not applied, by reason",
+            ),
             &["reason"],
         )?;
-        let lake_rows = IntCounterVec::new(Opts::new("lake_rows_written_total", "Rows written to the lake"), &["table"])?;
-        let batch_seconds = Histogram::with_opts(
-            HistogramOpts::new("features_batch_seconds", "Speed-layer batch processing time")
-                .buckets(prometheus::exponential_buckets(0.001, 2.0, 14)?),
+        let lake_rows = IntCounterVec::new(
+            Opts::new("lake_rows_written_total", "Rows written to the lake"),
+            &["table"],
         )?;
-        let retries = IntCounterVec::new(Opts::new("features_batch_retries_total", "Batches retried after an error"), &["loop"])?;
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "features_batch_seconds",
+                "Speed-layer batch processing time",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 2.0, 14)?),
+        )?;
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "features_batch_retries_total",
+                "Batches retried after an error",
+            ),
+            &["loop"],
+        )?;
         for c in [&skipped, &lake_rows, &retries] {
             r.register(Box::new(c.clone()))?;
         }
         r.register(Box::new(applied.clone()))?;
         r.register(Box::new(batch_seconds.clone()))?;
-        Ok(Metrics { applied, skipped, lake_rows, batch_seconds, retries })
+        Ok(Metrics {
+            applied,
+            skipped,
+            lake_rows,
+            batch_seconds,
+            retries,
+        })
     }
 }

@@ -39,7 +39,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl SpeedLayer {
-    pub(crate) fn new(cfg: &Config, store: OnlineStore, producer: Producer, metrics: Metrics) -> Result<Self, BusError> {
+    pub(crate) fn new(
+        cfg: &Config,
+        store: OnlineStore,
+        producer: Producer,
+        metrics: Metrics,
+    ) -> Result<Self, BusError> {
         let s = &cfg.feature_service;
         Ok(SpeedLayer {
             consumer: Consumer::new(&cfg.kafka, &s.speed_group, &[topics::TRANSACTIONS])?,
@@ -69,7 +74,13 @@ impl SpeedLayer {
             };
             let timer = self.metrics.batch_seconds.start_timer();
             let retries = self.metrics.retries.with_label_values(&["speed"]);
-            let done = crate::retry("speed-layer batch", &stop, || retries.inc(), || self.process(&batch)).await;
+            let done = crate::retry(
+                "speed-layer batch",
+                &stop,
+                || retries.inc(),
+                || self.process(&batch),
+            )
+            .await;
             timer.observe_duration();
             if done.is_none() {
                 break; // stopping; the batch will be redelivered and applied on restart
@@ -84,21 +95,37 @@ impl SpeedLayer {
 
     /// Applies one batch. Idempotent: safe to call again with the same batch after a failure.
     async fn process(&self, batch: &[Delivery]) -> Result<(), BatchError> {
-        let next = self.store.next_offsets(&self.group, topics::TRANSACTIONS, self.partitions).await?;
+        let next = self
+            .store
+            .next_offsets(&self.group, topics::TRANSACTIONS, self.partitions)
+            .await?;
         let mut txns: Vec<Transaction> = Vec::with_capacity(batch.len());
         for d in batch {
             if d.is_below(&next) {
-                self.metrics.skipped.with_label_values(&[SKIP_ALREADY_APPLIED]).inc();
+                self.metrics
+                    .skipped
+                    .with_label_values(&[SKIP_ALREADY_APPLIED])
+                    .inc();
                 continue;
             }
             match decode(d) {
                 Ok(t) => txns.push(t),
                 Err((field, reason)) => {
-                    self.metrics.skipped.with_label_values(&[SKIP_QUARANTINED]).inc();
+                    self.metrics
+                        .skipped
+                        .with_label_values(&[SKIP_QUARANTINED])
+                        .inc();
                     tracing::warn!(partition = d.partition, offset = d.offset, field, %reason, "quarantined");
                     let key = d.key.clone().unwrap_or_default();
                     self.producer
-                        .quarantine(topics::TRANSACTIONS, &key, d.payload.clone(), field, &reason, now_ms())
+                        .quarantine(
+                            topics::TRANSACTIONS,
+                            &key,
+                            d.payload.clone(),
+                            field,
+                            &reason,
+                            now_ms(),
+                        )
                         .await?;
                 }
             }
@@ -129,7 +156,10 @@ impl SpeedLayer {
                     merchant_id: t.merchant_id.clone(),
                 }),
                 Fold::Duplicate => {
-                    self.metrics.skipped.with_label_values(&[SKIP_DUPLICATE_ID]).inc();
+                    self.metrics
+                        .skipped
+                        .with_label_values(&[SKIP_DUPLICATE_ID])
+                        .inc();
                 }
             }
         }
@@ -137,7 +167,10 @@ impl SpeedLayer {
         // identical vectors on redelivery (same state, same input); consumers key on the
         // transaction id.
         self.producer
-            .send_all(topics::FEATURES, vectors.iter().map(|v| (v.user_id.as_str(), v)))
+            .send_all(
+                topics::FEATURES,
+                vectors.iter().map(|v| (v.user_id.as_str(), v)),
+            )
             .await?;
         let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
         for d in batch {
@@ -147,7 +180,11 @@ impl SpeedLayer {
         let offsets: Vec<NextOffset> = offsets
             .into_iter()
             .filter(|(p, o)| next.get(p).is_none_or(|n| o > n))
-            .map(|(partition, offset)| NextOffset { topic: topics::TRANSACTIONS.into(), partition, offset })
+            .map(|(partition, offset)| NextOffset {
+                topic: topics::TRANSACTIONS.into(),
+                partition,
+                offset,
+            })
             .collect();
         let changed: Vec<(&str, &UserState)> = states.iter().map(|(u, s)| (*u, s)).collect();
         self.store.commit(&self.group, &changed, &offsets).await?;
@@ -158,6 +195,8 @@ impl SpeedLayer {
 
 /// Decodes and validates a transaction; on failure, the field and the reason.
 fn decode(d: &Delivery) -> Result<Transaction, (&'static str, String)> {
-    let wire: proto::v1::Transaction = d.decode("transaction").map_err(|e| ("payload", e.to_string()))?;
+    let wire: proto::v1::Transaction = d
+        .decode("transaction")
+        .map_err(|e| ("payload", e.to_string()))?;
     transaction_from_proto(&wire).map_err(|e| (e.field, e.reason))
 }

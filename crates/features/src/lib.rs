@@ -15,5 +15,5 @@
 pub mod schema;
 mod state;
 
-pub use schema::{FEATURE_SET_VERSION, FeatureDef, FeatureKind, FEATURES, schema_hash};
+pub use schema::{FEATURE_SET_VERSION, FEATURES, FeatureDef, FeatureKind, schema_hash};
 pub use state::{Fold, UserState};

@@ -51,25 +51,77 @@ use FeatureKind::{Binary, Count, Numeric};
 /// Every feature of the set, in the order of vector values.
 pub const FEATURES: &[FeatureDef] = &[
     def("amount_log", Numeric, "ln(1 + amount in major units)"),
-    def("amount_is_round", Binary, "amount is a whole multiple of 10 major units"),
-    def("hour_sin", Numeric, "sin(2π·hour/24), hour of the event in UTC with minutes as fraction"),
+    def(
+        "amount_is_round",
+        Binary,
+        "amount is a whole multiple of 10 major units",
+    ),
+    def(
+        "hour_sin",
+        Numeric,
+        "sin(2π·hour/24), hour of the event in UTC with minutes as fraction",
+    ),
     def("hour_cos", Numeric, "cos(2π·hour/24)"),
     def("is_weekend", Binary, "event on Saturday or Sunday (UTC)"),
     def("is_night", Binary, "event between 00:00 and 06:00 UTC"),
     def("channel_card_present", Binary, "channel is card-present"),
-    def("channel_online", Binary, "channel is online (card-not-present)"),
+    def(
+        "channel_online",
+        Binary,
+        "channel is online (card-not-present)",
+    ),
     def("channel_atm", Binary, "channel is an ATM withdrawal"),
     def("channel_transfer", Binary, "channel is an account transfer"),
-    def("is_new_device", Binary, "device id not seen before for this user (0 without device)"),
-    def("is_new_merchant", Binary, "merchant not seen before for this user"),
-    def("user_txn_count_1h", Count, "user's transactions in the hour before the event"),
-    def("user_txn_count_24h", Count, "user's transactions in the 24 h before the event"),
-    def("user_amount_sum_24h", Numeric, "sum of the user's amounts (major units) in the 24 h before"),
-    def("user_amount_mean_24h", Numeric, "mean of those amounts, 0 when there are none"),
-    def("user_amount_max_24h", Numeric, "max of those amounts, 0 when there are none"),
-    def("user_log_secs_since_prev", Numeric, "ln(1 + seconds since the user's previous transaction), capped at 30 days; the cap when there is none"),
-    def("user_distinct_countries_24h", Count, "distinct countries of the user's transactions in the 24 h before"),
-    def("user_atm_count_24h", Count, "user's ATM withdrawals in the 24 h before"),
+    def(
+        "is_new_device",
+        Binary,
+        "device id not seen before for this user (0 without device)",
+    ),
+    def(
+        "is_new_merchant",
+        Binary,
+        "merchant not seen before for this user",
+    ),
+    def(
+        "user_txn_count_1h",
+        Count,
+        "user's transactions in the hour before the event",
+    ),
+    def(
+        "user_txn_count_24h",
+        Count,
+        "user's transactions in the 24 h before the event",
+    ),
+    def(
+        "user_amount_sum_24h",
+        Numeric,
+        "sum of the user's amounts (major units) in the 24 h before",
+    ),
+    def(
+        "user_amount_mean_24h",
+        Numeric,
+        "mean of those amounts, 0 when there are none",
+    ),
+    def(
+        "user_amount_max_24h",
+        Numeric,
+        "max of those amounts, 0 when there are none",
+    ),
+    def(
+        "user_log_secs_since_prev",
+        Numeric,
+        "ln(1 + seconds since the user's previous transaction), capped at 30 days; the cap when there is none",
+    ),
+    def(
+        "user_distinct_countries_24h",
+        Count,
+        "distinct countries of the user's transactions in the 24 h before",
+    ),
+    def(
+        "user_atm_count_24h",
+        Count,
+        "user's ATM withdrawals in the 24 h before",
+    ),
 ];
 
 /// Number of values in a vector.

@@ -108,7 +108,11 @@ impl UserState {
             h1.count,
             h24.count,
             h24.sum,
-            if h24.count > 0.0 { h24.sum / h24.count } else { 0.0 },
+            if h24.count > 0.0 {
+                h24.sum / h24.count
+            } else {
+                0.0
+            },
             h24.max,
             since_prev.ln_1p(),
             h24.countries,
@@ -137,7 +141,11 @@ impl UserState {
         if self.has_seen(&txn.transaction_id) {
             return Fold::Duplicate;
         }
-        push_bounded(&mut self.recent_ids, txn.transaction_id.clone(), MAX_RECENT_IDS);
+        push_bounded(
+            &mut self.recent_ids,
+            txn.transaction_id.clone(),
+            MAX_RECENT_IDS,
+        );
         self.transactions_seen += 1;
         let t = txn.event_time_ms;
         let latest = self.last_event_ms.map_or(t, |l| l.max(t));
@@ -154,7 +162,9 @@ impl UserState {
                 },
             );
         }
-        let keep_from = self.events.partition_point(|e| e.ts_ms <= latest - RETAIN_MS);
+        let keep_from = self
+            .events
+            .partition_point(|e| e.ts_ms <= latest - RETAIN_MS);
         self.events.drain(..keep_from);
         if !txn.device_id.is_empty() {
             touch_lru(&mut self.devices, &txn.device_id, MAX_DEVICES);

@@ -6,7 +6,9 @@ use crate::source::FeatureSource;
 use domain::convert::transaction_from_proto;
 use model::{Decision, Scored};
 use proto::v1::inference_service_server::InferenceService;
-use proto::v1::{Reason, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, Transaction};
+use proto::v1::{
+    Reason, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, Transaction,
+};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -20,7 +22,13 @@ pub fn decision_to_proto(d: Decision) -> proto::v1::Decision {
 }
 
 pub(crate) fn reasons_to_proto(s: &Scored) -> Vec<Reason> {
-    s.reasons.iter().map(|(f, c)| Reason { feature: f.clone(), contribution: *c }).collect()
+    s.reasons
+        .iter()
+        .map(|(f, c)| Reason {
+            feature: f.clone(),
+            contribution: *c,
+        })
+        .collect()
 }
 
 /// Scores transactions with the live model and vectors from a [`FeatureSource`].
@@ -39,13 +47,19 @@ impl<S> std::fmt::Debug for Scorer<S> {
 
 impl<S: FeatureSource> Scorer<S> {
     pub fn new(source: Arc<S>, slot: ModelSlot, metrics: Metrics, max_reasons: usize) -> Self {
-        Scorer { source, slot, metrics, max_reasons }
+        Scorer {
+            source,
+            slot,
+            metrics,
+            max_reasons,
+        }
     }
 
     /// Scores one wire transaction: validate → vector (or degraded fallback) → model.
     pub async fn score(&self, wire: &Transaction) -> Result<ScoreResponse, Status> {
         let timer = self.metrics.score_seconds.start_timer();
-        let txn = transaction_from_proto(wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let txn =
+            transaction_from_proto(wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let active = self
             .slot
             .current()
@@ -66,7 +80,10 @@ impl<S: FeatureSource> Scorer<S> {
             .score(&schema, &values, self.max_reasons)
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         let decision = decision_to_proto(scored.decision);
-        self.metrics.scores.with_label_values(&[decision.as_str_name()]).inc();
+        self.metrics
+            .scores
+            .with_label_values(&[decision.as_str_name()])
+            .inc();
         timer.observe_duration();
         Ok(ScoreResponse {
             transaction_id: txn.transaction_id,
@@ -82,7 +99,10 @@ impl<S: FeatureSource> Scorer<S> {
 
 #[tonic::async_trait]
 impl<S: FeatureSource> InferenceService for Scorer<S> {
-    async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
+    async fn score(
+        &self,
+        request: Request<ScoreRequest>,
+    ) -> Result<Response<ScoreResponse>, Status> {
         let wire = request
             .into_inner()
             .transaction
@@ -90,16 +110,21 @@ impl<S: FeatureSource> InferenceService for Scorer<S> {
         Scorer::score(self, &wire).await.map(Response::new)
     }
 
-    async fn score_batch(&self, request: Request<ScoreBatchRequest>) -> Result<Response<ScoreBatchResponse>, Status> {
+    async fn score_batch(
+        &self,
+        request: Request<ScoreBatchRequest>,
+    ) -> Result<Response<ScoreBatchResponse>, Status> {
         let txns = request.into_inner().transactions;
         if txns.len() > 1_000 {
-            return Err(Status::invalid_argument("transactions: at most 1000 per batch"));
+            return Err(Status::invalid_argument(
+                "transactions: at most 1000 per batch",
+            ));
         }
         let mut scores = Vec::with_capacity(txns.len());
         for (i, t) in txns.iter().enumerate() {
-            let s = Scorer::score(self, t)
-                .await
-                .map_err(|s| Status::new(s.code(), format!("transactions[{i}]: {}", s.message())))?;
+            let s = Scorer::score(self, t).await.map_err(|s| {
+                Status::new(s.code(), format!("transactions[{i}]: {}", s.message()))
+            })?;
             scores.push(s);
         }
         Ok(Response::new(ScoreBatchResponse { scores }))

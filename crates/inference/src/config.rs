@@ -69,8 +69,14 @@ impl Default for Settings {
 }
 
 impl ServiceConfig for Config {
-    const SECTIONS: &'static [&'static str] =
-        &["server", "kafka", "registry", "features", "telemetry", "inference"];
+    const SECTIONS: &'static [&'static str] = &[
+        "server",
+        "kafka",
+        "registry",
+        "features",
+        "telemetry",
+        "inference",
+    ];
     fn server(&self) -> &ServerConfig {
         &self.server
     }
@@ -78,14 +84,25 @@ impl ServiceConfig for Config {
         &self.telemetry
     }
     fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.features.endpoint.starts_with("http://") || self.features.endpoint.starts_with("https://")) {
-            return Err(ConfigError::invalid("features.endpoint", "must be an http:// or https:// URL"));
+        if !(self.features.endpoint.starts_with("http://")
+            || self.features.endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "features.endpoint",
+                "must be an http:// or https:// URL",
+            ));
         }
         if self.inference.model_alias.is_empty() {
-            return Err(ConfigError::invalid("inference.model_alias", "must not be empty"));
+            return Err(ConfigError::invalid(
+                "inference.model_alias",
+                "must not be empty",
+            ));
         }
         if self.inference.batch_max == 0 {
-            return Err(ConfigError::invalid("inference.batch_max", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "inference.batch_max",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -40,7 +40,11 @@ pub enum Error {
 /// Runs the service until shutdown.
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     use bus::topics;
-    bus::admin::ensure_topics(&cfg.kafka, &[topics::FEATURES, topics::SCORES, topics::QUARANTINE]).await?;
+    bus::admin::ensure_topics(
+        &cfg.kafka,
+        &[topics::FEATURES, topics::SCORES, topics::QUARANTINE],
+    )
+    .await?;
     let metrics = metrics::Metrics::register(&ctx.metrics)?;
     let s = &cfg.inference;
     let registry = registry::Registry::open_existing(cfg.registry.path.clone());
@@ -61,22 +65,39 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         linger: Duration::from_millis(s.linger_ms),
         max_reasons: s.max_reasons,
     };
-    ctx.shutdown.tasks.spawn(stream.run(ctx.shutdown.stop_intake.clone()));
+    ctx.shutdown
+        .tasks
+        .spawn(stream.run(ctx.shutdown.stop_intake.clone()));
 
-    let source = source::GrpcFeatureSource::new(&cfg.features.endpoint, Duration::from_millis(cfg.features.timeout_ms))?;
+    let source = source::GrpcFeatureSource::new(
+        &cfg.features.endpoint,
+        Duration::from_millis(cfg.features.timeout_ms),
+    )?;
     let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.max_reasons);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(InferenceServiceServer::new(scorer));
-    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.InferenceService"])?;
+    let health =
+        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.InferenceService"])?;
     // Ready once a model is loaded.
-    let (readiness, stop, mut ready_slot) = (ctx.readiness.clone(), ctx.shutdown.stop_intake.clone(), slot);
+    let (readiness, stop, mut ready_slot) = (
+        ctx.readiness.clone(),
+        ctx.shutdown.stop_intake.clone(),
+        slot,
+    );
     ctx.shutdown.tasks.spawn(async move {
         if ready_slot.wait_loaded(&stop).await {
             readiness.set(true);
             tracing::info!("inference ready");
         }
     });
-    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, ctx.shutdown.stop_intake.clone()).await;
+    let served = service_runtime::grpc::serve(
+        ctx.grpc,
+        &cfg.server,
+        routes,
+        health,
+        ctx.shutdown.stop_intake.clone(),
+    )
+    .await;
     ctx.readiness.set(false);
     served?;
     Ok(())

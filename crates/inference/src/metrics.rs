@@ -14,23 +14,40 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn register(r: &Registry) -> Result<Metrics, prometheus::Error> {
-        let scores = IntCounterVec::new(Opts::new("inference_scores_total", "Synchronous scores by decision"), &["decision"])?;
-        let stream_scores =
-            IntCounterVec::new(Opts::new("inference_stream_scores_total", "Stream scores by decision"), &["decision"])?;
+        let scores = IntCounterVec::new(
+            Opts::new("inference_scores_total", "Synchronous scores by decision"),
+            &["decision"],
+        )?;
+        let stream_scores = IntCounterVec::new(
+            Opts::new("inference_stream_scores_total", "Stream scores by decision"),
+            &["decision"],
+        )?;
         let score_seconds = Histogram::with_opts(
             HistogramOpts::new("inference_score_seconds", "Synchronous Score latency")
                 .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16)?),
         )?;
-        let degraded = IntCounter::new("inference_degraded_total", "Scores computed without the feature-service")?;
+        let degraded = IntCounter::new(
+            "inference_degraded_total",
+            "Scores computed without the feature-service",
+        )?;
         let swaps = IntCounter::new("inference_model_swaps_total", "Models swapped in")?;
-        let rejected_vectors =
-            IntCounter::new("inference_rejected_vectors_total", "Stream vectors refused (schema mismatch, undecodable)")?;
+        let rejected_vectors = IntCounter::new(
+            "inference_rejected_vectors_total",
+            "Stream vectors refused (schema mismatch, undecodable)",
+        )?;
         r.register(Box::new(scores.clone()))?;
         r.register(Box::new(stream_scores.clone()))?;
         r.register(Box::new(score_seconds.clone()))?;
         r.register(Box::new(degraded.clone()))?;
         r.register(Box::new(swaps.clone()))?;
         r.register(Box::new(rejected_vectors.clone()))?;
-        Ok(Metrics { scores, stream_scores, score_seconds, degraded, swaps, rejected_vectors })
+        Ok(Metrics {
+            scores,
+            stream_scores,
+            score_seconds,
+            degraded,
+            swaps,
+            rejected_vectors,
+        })
     }
 }

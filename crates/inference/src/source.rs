@@ -34,14 +34,18 @@ impl GrpcFeatureSource {
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .connect_lazy();
-        Ok(GrpcFeatureSource { client: FeatureServiceClient::new(channel) })
+        Ok(GrpcFeatureSource {
+            client: FeatureServiceClient::new(channel),
+        })
     }
 }
 
 #[tonic::async_trait]
 impl FeatureSource for GrpcFeatureSource {
     async fn vector(&self, transaction: &Transaction) -> Result<FeatureVector, SourceError> {
-        let mut request = tonic::Request::new(GetFeatureVectorRequest { transaction: Some(transaction.clone()) });
+        let mut request = tonic::Request::new(GetFeatureVectorRequest {
+            transaction: Some(transaction.clone()),
+        });
         // Propagate the trace context to the feature-service.
         for (k, v) in service_runtime::telemetry::current_context_headers().0 {
             if let (Ok(key), Ok(value)) = (
@@ -51,6 +55,11 @@ impl FeatureSource for GrpcFeatureSource {
                 request.metadata_mut().insert(key, value);
             }
         }
-        Ok(self.client.clone().get_feature_vector(request).await?.into_inner())
+        Ok(self
+            .client
+            .clone()
+            .get_feature_vector(request)
+            .await?
+            .into_inner())
     }
 }

@@ -23,7 +23,10 @@ pub(crate) struct StreamScorer {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl StreamScorer {
@@ -79,15 +82,28 @@ impl StreamScorer {
                     self.metrics.rejected_vectors.inc();
                     let key = d.key.clone().unwrap_or_default();
                     self.producer
-                        .quarantine(&d.topic, &key, d.payload.clone(), "payload", &error.to_string(), now_ms())
+                        .quarantine(
+                            &d.topic,
+                            &key,
+                            d.payload.clone(),
+                            "payload",
+                            &error.to_string(),
+                            now_ms(),
+                        )
                         .await?;
                     continue;
                 }
             };
-            match active.model.score(&vector.schema_hash, &vector.values, self.max_reasons) {
+            match active
+                .model
+                .score(&vector.schema_hash, &vector.values, self.max_reasons)
+            {
                 Ok(s) => {
                     let decision = decision_to_proto(s.decision);
-                    self.metrics.stream_scores.with_label_values(&[decision.as_str_name()]).inc();
+                    self.metrics
+                        .stream_scores
+                        .with_label_values(&[decision.as_str_name()])
+                        .inc();
                     events.push(ScoreEvent {
                         transaction_id: vector.transaction_id,
                         user_id: vector.user_id,
@@ -108,13 +124,23 @@ impl StreamScorer {
                     tracing::error!(%error, transaction_id = %vector.transaction_id, "vector refused");
                     let key = d.key.clone().unwrap_or_default();
                     self.producer
-                        .quarantine(&d.topic, &key, d.payload.clone(), "schema_hash", &error.to_string(), now_ms())
+                        .quarantine(
+                            &d.topic,
+                            &key,
+                            d.payload.clone(),
+                            "schema_hash",
+                            &error.to_string(),
+                            now_ms(),
+                        )
                         .await?;
                 }
             }
         }
         self.producer
-            .send_all(topics::SCORES, events.iter().map(|e| (e.user_id.as_str(), e)))
+            .send_all(
+                topics::SCORES,
+                events.iter().map(|e| (e.user_id.as_str(), e)),
+            )
             .await?;
         Ok(())
     }

@@ -29,7 +29,10 @@ pub struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        IngestSettings { dedup_ttl_secs: 7 * 86_400, max_batch: 5_000 }
+        IngestSettings {
+            dedup_ttl_secs: 7 * 86_400,
+            max_batch: 5_000,
+        }
     }
 }
 
@@ -43,7 +46,10 @@ impl ServiceConfig for Config {
     }
     fn validate(&self) -> Result<(), ConfigError> {
         if self.ingest.max_batch == 0 {
-            return Err(ConfigError::invalid("ingest.max_batch", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "ingest.max_batch",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

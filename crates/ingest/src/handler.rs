@@ -55,12 +55,25 @@ fn now_ms() -> i64 {
 }
 
 impl Handler {
-    pub(crate) fn new(producer: Producer, store: OnlineStore, settings: IngestSettings, metrics: Metrics) -> Self {
-        Handler { producer, store, settings, metrics }
+    pub(crate) fn new(
+        producer: Producer,
+        store: OnlineStore,
+        settings: IngestSettings,
+        metrics: Metrics,
+    ) -> Self {
+        Handler {
+            producer,
+            store,
+            settings,
+            metrics,
+        }
     }
 
     /// Validates, de-duplicates and publishes a batch; reports rejections by index.
-    async fn accept(&self, batch: Vec<proto::v1::Transaction>) -> Result<SubmitBatchResponse, HandlerError> {
+    async fn accept(
+        &self,
+        batch: Vec<proto::v1::Transaction>,
+    ) -> Result<SubmitBatchResponse, HandlerError> {
         let mut rejected = Vec::new();
         let mut valid: Vec<Transaction> = Vec::with_capacity(batch.len());
         let mut in_batch = HashSet::new();
@@ -94,26 +107,54 @@ impl Handler {
             .collect();
         duplicates += (valid.len() - fresh.len()) as u32;
         let timer = self.metrics.publish_seconds.start_timer();
-        let wires: Vec<proto::v1::Transaction> = fresh.iter().map(|t| transaction_to_proto(t)).collect();
+        let wires: Vec<proto::v1::Transaction> =
+            fresh.iter().map(|t| transaction_to_proto(t)).collect();
         self.producer
-            .send_all(topics::TRANSACTIONS, fresh.iter().zip(&wires).map(|(t, w)| (t.user_id.as_str(), w)))
+            .send_all(
+                topics::TRANSACTIONS,
+                fresh
+                    .iter()
+                    .zip(&wires)
+                    .map(|(t, w)| (t.user_id.as_str(), w)),
+            )
             .await?;
         timer.observe_duration();
         let fresh_ids: Vec<&str> = fresh.iter().map(|t| t.transaction_id.as_str()).collect();
         self.store
-            .mark_seen(&fresh_ids, Duration::from_secs(self.settings.dedup_ttl_secs))
+            .mark_seen(
+                &fresh_ids,
+                Duration::from_secs(self.settings.dedup_ttl_secs),
+            )
             .await?;
         let m = &self.metrics.transactions;
-        m.with_label_values(&[OUTCOME_ACCEPTED]).inc_by(fresh.len() as u64);
-        m.with_label_values(&[OUTCOME_DUPLICATE]).inc_by(u64::from(duplicates));
-        m.with_label_values(&[OUTCOME_REJECTED]).inc_by(rejected.len() as u64);
-        Ok(SubmitBatchResponse { accepted: fresh.len() as u32, duplicates, rejected })
+        m.with_label_values(&[OUTCOME_ACCEPTED])
+            .inc_by(fresh.len() as u64);
+        m.with_label_values(&[OUTCOME_DUPLICATE])
+            .inc_by(u64::from(duplicates));
+        m.with_label_values(&[OUTCOME_REJECTED])
+            .inc_by(rejected.len() as u64);
+        Ok(SubmitBatchResponse {
+            accepted: fresh.len() as u32,
+            duplicates,
+            rejected,
+        })
     }
 
-    async fn quarantine(&self, wire: &proto::v1::Transaction, e: &ValidationError) -> Result<(), HandlerError> {
+    async fn quarantine(
+        &self,
+        wire: &proto::v1::Transaction,
+        e: &ValidationError,
+    ) -> Result<(), HandlerError> {
         tracing::warn!(transaction_id = %wire.transaction_id, field = e.field, reason = %e.reason, "transaction rejected");
         self.producer
-            .quarantine(topics::TRANSACTIONS, &wire.user_id, wire.encode_to_vec(), e.field, &e.reason, now_ms())
+            .quarantine(
+                topics::TRANSACTIONS,
+                &wire.user_id,
+                wire.encode_to_vec(),
+                e.field,
+                &e.reason,
+                now_ms(),
+            )
             .await?;
         Ok(())
     }
@@ -132,7 +173,10 @@ impl Handler {
 #[tonic::async_trait]
 impl IngestService for Handler {
     #[tracing::instrument(skip_all, fields(transaction_id))]
-    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
         let wire = request
             .into_inner()
             .transaction
@@ -140,12 +184,18 @@ impl IngestService for Handler {
         tracing::Span::current().record("transaction_id", wire.transaction_id.as_str());
         if let Err(e) = transaction_from_proto(&wire) {
             self.quarantine(&wire, &e).await.map_err(status)?;
-            self.metrics.transactions.with_label_values(&[OUTCOME_REJECTED]).inc();
+            self.metrics
+                .transactions
+                .with_label_values(&[OUTCOME_REJECTED])
+                .inc();
             return Err(invalid(&e));
         }
         let id = wire.transaction_id.clone();
         let response = self.accept(vec![wire]).await.map_err(status)?;
-        Ok(Response::new(SubmitResponse { transaction_id: id, duplicate: response.duplicates > 0 }))
+        Ok(Response::new(SubmitResponse {
+            transaction_id: id,
+            duplicate: response.duplicates > 0,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(size))]
@@ -175,7 +225,10 @@ impl IngestService for Handler {
             }
             if chunk.len() == self.settings.max_batch || (end && !chunk.is_empty()) {
                 let n = chunk.len() as u32;
-                let r = self.accept(std::mem::take(&mut chunk)).await.map_err(status)?;
+                let r = self
+                    .accept(std::mem::take(&mut chunk))
+                    .await
+                    .map_err(status)?;
                 total.accepted += r.accepted;
                 total.duplicates += r.duplicates;
                 total.rejected.extend(r.rejected.into_iter().map(|mut x| {
@@ -198,15 +251,26 @@ impl IngestService for Handler {
         self.check_size(labels.len())?;
         for (i, l) in labels.iter().enumerate() {
             if let Err(e) = label_from_proto(l) {
-                self.metrics.labels.with_label_values(&[OUTCOME_REJECTED]).inc();
+                self.metrics
+                    .labels
+                    .with_label_values(&[OUTCOME_REJECTED])
+                    .inc();
                 return Err(Status::invalid_argument(format!("labels[{i}]: {e}")));
             }
         }
         self.producer
-            .send_all(topics::LABELS, labels.iter().map(|l| (l.user_id.as_str(), l)))
+            .send_all(
+                topics::LABELS,
+                labels.iter().map(|l| (l.user_id.as_str(), l)),
+            )
             .await
             .map_err(|e| status(e.into()))?;
-        self.metrics.labels.with_label_values(&[OUTCOME_ACCEPTED]).inc_by(labels.len() as u64);
-        Ok(Response::new(SubmitLabelsResponse { accepted: labels.len() as u32 }))
+        self.metrics
+            .labels
+            .with_label_values(&[OUTCOME_ACCEPTED])
+            .inc_by(labels.len() as u64);
+        Ok(Response::new(SubmitLabelsResponse {
+            accepted: labels.len() as u32,
+        }))
     }
 }

@@ -39,14 +39,19 @@ pub enum Error {
 
 /// Runs the service until shutdown.
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
-    bus::admin::ensure_topics(&cfg.kafka, &[topics::TRANSACTIONS, topics::LABELS, topics::QUARANTINE]).await?;
+    bus::admin::ensure_topics(
+        &cfg.kafka,
+        &[topics::TRANSACTIONS, topics::LABELS, topics::QUARANTINE],
+    )
+    .await?;
     let producer = Producer::new(&cfg.kafka, "vigil-ingest")?;
     let store = OnlineStore::connect(&cfg.redis).await?;
     let metrics = metrics::Metrics::register(&ctx.metrics)?;
     let handler = handler::Handler::new(producer, store.clone(), cfg.ingest.clone(), metrics);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(IngestServiceServer::new(handler));
-    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.IngestService"])?;
+    let health =
+        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.IngestService"])?;
     ctx.readiness.set(true);
     tracing::info!("ingest ready");
     let stop = ctx.shutdown.stop_intake.clone();

@@ -18,7 +18,10 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn register(registry: &Registry) -> Result<Metrics, prometheus::Error> {
         let transactions = IntCounterVec::new(
-            Opts::new("ingest_transactions_total", "Transactions received, by outcome"),
+            Opts::new(
+                "ingest_transactions_total",
+                "Transactions received, by outcome",
+            ),
             &["outcome"],
         )?;
         let labels = IntCounterVec::new(
@@ -26,12 +29,19 @@ impl Metrics {
             &["outcome"],
         )?;
         let publish_seconds = Histogram::with_opts(
-            HistogramOpts::new("ingest_publish_seconds", "Time to publish a batch and get Kafka acks")
-                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+            HistogramOpts::new(
+                "ingest_publish_seconds",
+                "Time to publish a batch and get Kafka acks",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
         )?;
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(labels.clone()))?;
         registry.register(Box::new(publish_seconds.clone()))?;
-        Ok(Metrics { transactions, labels, publish_seconds })
+        Ok(Metrics {
+            transactions,
+            labels,
+            publish_seconds,
+        })
     }
 }

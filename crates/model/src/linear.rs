@@ -30,7 +30,13 @@ impl LogisticModel {
         if self.scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err("scales must be finite and positive".into());
         }
-        if self.weights.iter().chain(&self.means).any(|w| !w.is_finite()) || !self.intercept.is_finite() {
+        if self
+            .weights
+            .iter()
+            .chain(&self.means)
+            .any(|w| !w.is_finite())
+            || !self.intercept.is_finite()
+        {
             return Err("non-finite parameter".into());
         }
         Ok(())

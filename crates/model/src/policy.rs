@@ -66,7 +66,11 @@ pub fn threshold_for_budget(scores: &[f64], budget: f64) -> f64 {
 }
 
 fn next_up(x: f64) -> f64 {
-    if x >= 1.0 { 1.0 } else { f64::from_bits(x.to_bits() + 1) }
+    if x >= 1.0 {
+        1.0
+    } else {
+        f64::from_bits(x.to_bits() + 1)
+    }
 }
 
 #[cfg(test)]
@@ -75,11 +79,21 @@ mod tests {
 
     #[test]
     fn decides_by_thresholds() {
-        let t = Thresholds { review: 0.3, block: 0.8 };
+        let t = Thresholds {
+            review: 0.3,
+            block: 0.8,
+        };
         assert_eq!(t.decide(0.1), Decision::Approve);
         assert_eq!(t.decide(0.3), Decision::Review);
         assert_eq!(t.decide(0.95), Decision::Block);
-        assert!(Thresholds { review: 0.9, block: 0.5 }.validate().is_err());
+        assert!(
+            Thresholds {
+                review: 0.9,
+                block: 0.5
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ impl Histogram {
         }
         edges.push(1.0);
         let n = edges.len() - 1;
-        let mut h = Histogram { edges, counts: vec![0; n] };
+        let mut h = Histogram {
+            edges,
+            counts: vec![0; n],
+        };
         for v in values {
             h.add(*v);
         }
@@ -52,7 +55,10 @@ impl Histogram {
 
     /// An empty histogram with the same bins.
     pub fn empty_like(&self) -> Histogram {
-        Histogram { edges: self.edges.clone(), counts: vec![0; self.counts.len()] }
+        Histogram {
+            edges: self.edges.clone(),
+            counts: vec![0; self.counts.len()],
+        }
     }
 
     pub fn add(&mut self, value: f64) {

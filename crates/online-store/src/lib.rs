@@ -100,7 +100,10 @@ impl OnlineStore {
     }
 
     /// The states of `user_ids` (one `MGET`); `None` for users never seen.
-    pub async fn get_states(&self, user_ids: &[&str]) -> Result<Vec<Option<UserState>>, StoreError> {
+    pub async fn get_states(
+        &self,
+        user_ids: &[&str],
+    ) -> Result<Vec<Option<UserState>>, StoreError> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -129,7 +132,9 @@ impl OnlineStore {
         topic: &str,
         partitions: i32,
     ) -> Result<BTreeMap<i32, i64>, StoreError> {
-        let keys: Vec<String> = (0..partitions).map(|p| offset_key(consumer, topic, p)).collect();
+        let keys: Vec<String> = (0..partitions)
+            .map(|p| offset_key(consumer, topic, p))
+            .collect();
         if keys.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -161,7 +166,13 @@ impl OnlineStore {
         }
         for o in offsets {
             let () = tx
-                .set(offset_key(consumer, &o.topic, o.partition), o.offset, None, None, false)
+                .set(
+                    offset_key(consumer, &o.topic, o.partition),
+                    o.offset,
+                    None,
+                    None,
+                    false,
+                )
                 .await?;
         }
         let _: Value = tx.exec(true).await?;
@@ -183,7 +194,11 @@ impl OnlineStore {
     }
 
     /// Marks transactions as accepted by ingest, for `ttl` (one pipeline).
-    pub async fn mark_seen(&self, transaction_ids: &[&str], ttl: Duration) -> Result<(), StoreError> {
+    pub async fn mark_seen(
+        &self,
+        transaction_ids: &[&str],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         if transaction_ids.is_empty() {
             return Ok(());
         }

@@ -22,7 +22,8 @@ pub mod v1 {
 }
 
 /// Encoded `FileDescriptorSet` of every Vigil proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vigil_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/vigil_descriptor.bin"));
 
 /// Conversions between `prost_types::Timestamp` and `chrono`-free unix milliseconds.
 pub mod time {

@@ -36,8 +36,16 @@ pub struct ModelRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum HistoryEvent {
-    Registered { at_ms: i64, model: ModelRef },
-    AliasMoved { at_ms: i64, alias: String, model: ModelRef, previous: Option<ModelRef> },
+    Registered {
+        at_ms: i64,
+        model: ModelRef,
+    },
+    AliasMoved {
+        at_ms: i64,
+        alias: String,
+        model: ModelRef,
+        previous: Option<ModelRef>,
+    },
 }
 
 /// Errors of the registry.
@@ -64,15 +72,24 @@ pub enum RegistryError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
-    move |source| RegistryError::Io { path: path.display().to_string(), source }
+    move |source| RegistryError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn check_name(name: &str) -> Result<(), RegistryError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok { Ok(()) } else { Err(RegistryError::InvalidName(name.to_owned())) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::InvalidName(name.to_owned()))
+    }
 }
 
 /// A filesystem model registry.
@@ -137,9 +154,16 @@ impl Registry {
             .and_then(|v| v[1..].parse::<u64>().ok())
             .unwrap_or(0)
             + 1;
-        let model = ModelRef { model_id: model_id.to_owned(), version: format!("v{next}") };
+        let model = ModelRef {
+            model_id: model_id.to_owned(),
+            version: format!("v{next}"),
+        };
         let final_dir = self.version_dir(&model);
-        let tmp = self.root.join("models").join(model_id).join(format!(".tmp-v{next}"));
+        let tmp = self
+            .root
+            .join("models")
+            .join(model_id)
+            .join(format!(".tmp-v{next}"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
@@ -148,7 +172,10 @@ impl Registry {
         // Verify before publishing: a registry never holds an unloadable version.
         LoadedModel::load(&tmp).map_err(RegistryError::from)?;
         std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
-        self.append_history(&HistoryEvent::Registered { at_ms: now_ms, model: model.clone() })?;
+        self.append_history(&HistoryEvent::Registered {
+            at_ms: now_ms,
+            model: model.clone(),
+        })?;
         Ok(model)
     }
 
@@ -160,8 +187,10 @@ impl Registry {
     pub fn aliases(&self) -> Result<BTreeMap<String, ModelRef>, RegistryError> {
         let path = self.aliases_path();
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| RegistryError::Corrupt { path: path.display().to_string(), source }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RegistryError::Corrupt {
+                path: path.display().to_string(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(io(&path)(e)),
         }
@@ -173,11 +202,20 @@ impl Registry {
     }
 
     /// Points `alias` at `model` (which must exist); returns the previous target.
-    pub fn set_alias(&self, alias: &str, model: &ModelRef, now_ms: i64) -> Result<Option<ModelRef>, RegistryError> {
+    pub fn set_alias(
+        &self,
+        alias: &str,
+        model: &ModelRef,
+        now_ms: i64,
+    ) -> Result<Option<ModelRef>, RegistryError> {
         check_name(alias)?;
         check_name(&model.model_id)?;
         check_name(&model.version)?;
-        if !self.version_dir(model).join(model::artifact::MANIFEST_FILE).exists() {
+        if !self
+            .version_dir(model)
+            .join(model::artifact::MANIFEST_FILE)
+            .exists()
+        {
             return Err(RegistryError::UnknownVersion {
                 model_id: model.model_id.clone(),
                 version: model.version.clone(),
@@ -187,8 +225,11 @@ impl Registry {
         let previous = aliases.insert(alias.to_owned(), model.clone());
         let path = self.aliases_path();
         let tmp = self.root.join(".aliases.json.tmp");
-        let bytes = serde_json::to_vec_pretty(&aliases)
-            .map_err(|source| RegistryError::Corrupt { path: path.display().to_string(), source })?;
+        let bytes =
+            serde_json::to_vec_pretty(&aliases).map_err(|source| RegistryError::Corrupt {
+                path: path.display().to_string(),
+                source,
+            })?;
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
@@ -218,10 +259,16 @@ impl Registry {
 
     fn append_history(&self, event: &HistoryEvent) -> Result<(), RegistryError> {
         let path = self.root.join("history.jsonl");
-        let mut line = serde_json::to_vec(event)
-            .map_err(|source| RegistryError::Corrupt { path: path.display().to_string(), source })?;
+        let mut line = serde_json::to_vec(event).map_err(|source| RegistryError::Corrupt {
+            path: path.display().to_string(),
+            source,
+        })?;
         line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         f.write_all(&line).map_err(io(&path))?;
         Ok(())
     }
@@ -236,8 +283,10 @@ impl Registry {
         };
         text.lines()
             .map(|l| {
-                serde_json::from_str(l)
-                    .map_err(|source| RegistryError::Corrupt { path: path.display().to_string(), source })
+                serde_json::from_str(l).map_err(|source| RegistryError::Corrupt {
+                    path: path.display().to_string(),
+                    source,
+                })
             })
             .collect()
     }

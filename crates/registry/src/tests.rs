@@ -5,7 +5,10 @@ use model::policy::Thresholds;
 use model::reference::Histogram;
 
 fn write(dir: &Path, version: &str) -> Result<(), ModelError> {
-    let w = Window { start_ms: 0, end_ms: 1 };
+    let w = Window {
+        start_ms: 0,
+        end_ms: 1,
+    };
     let manifest = Manifest {
         model_id: "fraud".into(),
         version: version.into(),
@@ -14,17 +17,32 @@ fn write(dir: &Path, version: &str) -> Result<(), ModelError> {
         feature_set_version: "v1".into(),
         schema_hash: "h".into(),
         feature_names: vec!["x".into()],
-        splits: Splits { train: w, validation: w, test: w, train_rows: 1, validation_rows: 1, test_rows: 1 },
+        splits: Splits {
+            train: w,
+            validation: w,
+            test: w,
+            train_rows: 1,
+            validation_rows: 1,
+            test_rows: 1,
+        },
         data_fingerprint: "f".into(),
         params: Default::default(),
         metrics: Default::default(),
-        thresholds: Thresholds { review: 0.5, block: 0.9 },
+        thresholds: Thresholds {
+            review: 0.5,
+            block: 0.9,
+        },
         reference_scores: Histogram::uniform(4),
         code_version: "test".into(),
         files: Default::default(),
         model_file: String::new(),
     };
-    let m = LogisticModel { means: vec![0.0], scales: vec![1.0], weights: vec![1.0], intercept: 0.0 };
+    let m = LogisticModel {
+        means: vec![0.0],
+        scales: vec![1.0],
+        weights: vec![1.0],
+        intercept: 0.0,
+    };
     model::write_artifact(dir, manifest, &m).map(|_| ())
 }
 
@@ -37,12 +55,21 @@ fn registers_versions_moves_aliases_and_keeps_history() {
     assert_eq!((v1.version.as_str(), v2.version.as_str()), ("v1", "v2"));
     assert_eq!(reg.resolve(stages::PRODUCTION).unwrap(), None);
     assert_eq!(reg.set_alias(stages::PRODUCTION, &v1, 3).unwrap(), None);
-    assert_eq!(reg.set_alias(stages::PRODUCTION, &v2, 4).unwrap(), Some(v1.clone()));
+    assert_eq!(
+        reg.set_alias(stages::PRODUCTION, &v2, 4).unwrap(),
+        Some(v1.clone())
+    );
     assert_eq!(reg.resolve(stages::PRODUCTION).unwrap(), Some(v2.clone()));
     assert_eq!(reg.load(&v2).unwrap().manifest().version, "v2");
     assert_eq!(reg.history().unwrap().len(), 4);
-    let missing = ModelRef { model_id: "fraud".into(), version: "v9".into() };
-    assert!(matches!(reg.set_alias("production", &missing, 5), Err(RegistryError::UnknownVersion { .. })));
+    let missing = ModelRef {
+        model_id: "fraud".into(),
+        version: "v9".into(),
+    };
+    assert!(matches!(
+        reg.set_alias("production", &missing, 5),
+        Err(RegistryError::UnknownVersion { .. })
+    ));
     assert!(reg.set_alias("../x", &v1, 5).is_err());
 }
 
@@ -50,7 +77,9 @@ fn registers_versions_moves_aliases_and_keeps_history() {
 fn a_failed_write_publishes_nothing() {
     let root = tempfile::tempdir().unwrap();
     let reg = Registry::open(root.path()).unwrap();
-    let err = reg.register("fraud", 1, |_, _| Err(RegistryError::from(ModelError::Invalid("boom".into()))));
+    let err = reg.register("fraud", 1, |_, _| {
+        Err(RegistryError::from(ModelError::Invalid("boom".into())))
+    });
     assert!(err.is_err());
     assert!(reg.versions("fraud").unwrap().is_empty());
     let empty = reg.register("fraud", 1, |_, _| Ok::<(), RegistryError>(()));

@@ -88,7 +88,10 @@ pub fn load<T: ServiceConfig>(
         if !T::SECTIONS.contains(&section.as_str()) {
             continue;
         }
-        let path = format!("{section}.{}", field.to_ascii_lowercase().replace("__", "."));
+        let path = format!(
+            "{section}.{}",
+            field.to_ascii_lowercase().replace("__", ".")
+        );
         let value: figment::value::Value = value
             .parse()
             .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
@@ -166,7 +169,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -57,7 +57,10 @@ where
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(error) => {
             eprintln!("vigil-{service}: cannot start the async runtime: {error}");
@@ -78,7 +81,12 @@ where
     })
 }
 
-async fn serve<C, F, Fut, E>(service: &'static str, ports_file: Option<PathBuf>, cfg: C, run: F) -> ExitCode
+async fn serve<C, F, Fut, E>(
+    service: &'static str,
+    ports_file: Option<PathBuf>,
+    cfg: C,
+    run: F,
+) -> ExitCode
 where
     C: ServiceConfig,
     F: FnOnce(C, Context) -> Fut,
@@ -115,11 +123,19 @@ where
         readiness.clone(),
         admin_stop.clone(),
     ));
-    let ctx = Context { grpc, metrics, readiness, shutdown: shutdown.clone() };
+    let ctx = Context {
+        grpc,
+        metrics,
+        readiness,
+        shutdown: shutdown.clone(),
+    };
     let result = run(cfg, ctx).await;
     // Whatever ended `run`, stop intake and give tracked tasks their deadline to drain.
     shutdown.stop_intake.cancel();
-    if !shutdown.drain(Duration::from_secs(server.shutdown_timeout_secs)).await {
+    if !shutdown
+        .drain(Duration::from_secs(server.shutdown_timeout_secs))
+        .await
+    {
         tracing::warn!("shutdown deadline passed with tasks still running");
     }
     admin_stop.cancel();
@@ -137,5 +153,8 @@ where
 }
 
 async fn bind(server: &crate::ServerConfig) -> std::io::Result<(TcpListener, TcpListener)> {
-    Ok((TcpListener::bind(server.grpc_addr).await?, TcpListener::bind(server.admin_addr).await?))
+    Ok((
+        TcpListener::bind(server.grpc_addr).await?,
+        TcpListener::bind(server.admin_addr).await?,
+    ))
 }

@@ -35,7 +35,9 @@ impl Shutdown {
     /// Returns false when the deadline passed with tasks still running.
     pub async fn drain(&self, deadline: Duration) -> bool {
         self.tasks.close();
-        tokio::time::timeout(deadline, self.tasks.wait()).await.is_ok()
+        tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_ok()
     }
 }
 

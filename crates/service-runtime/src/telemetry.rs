@@ -3,8 +3,8 @@
 //! and must run last in the shutdown sequence.
 
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Deserialize;
@@ -61,7 +61,10 @@ pub enum TelemetryError {
 }
 
 /// Installs the global subscriber for `service`.
-pub fn init(service: &'static str, cfg: &TelemetryConfig) -> Result<TelemetryHandle, TelemetryError> {
+pub fn init(
+    service: &'static str,
+    cfg: &TelemetryConfig,
+) -> Result<TelemetryHandle, TelemetryError> {
     let filter = EnvFilter::try_new(&cfg.log_filter).map_err(|source| TelemetryError::Filter {
         filter: cfg.log_filter.clone(),
         source,
@@ -72,7 +75,9 @@ pub fn init(service: &'static str, cfg: &TelemetryConfig) -> Result<TelemetryHan
             .with_current_span(true)
             .with_writer(std::io::stderr)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let (otel, provider) = match &cfg.otlp_endpoint {
@@ -82,27 +87,34 @@ pub fn init(service: &'static str, cfg: &TelemetryConfig) -> Result<TelemetryHan
                 .with_tonic()
                 .with_endpoint(endpoint.clone())
                 .build()?;
-            let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build();
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
                 .with_resource(resource)
                 .build();
             let tracer = provider.tracer(service);
             opentelemetry::global::set_tracer_provider(provider.clone());
-            (Some(tracing_opentelemetry::layer().with_tracer(tracer)), Some(provider))
+            (
+                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                Some(provider),
+            )
         }
     };
-    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()?;
     Ok(TelemetryHandle { provider })
 }
 
 impl TelemetryHandle {
     /// Flushes and stops the exporter (blocking: call it last, outside hot paths).
     pub fn shutdown(self) {
-        if let Some(provider) = self.provider {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("telemetry shutdown failed: {error}");
-            }
+        if let Some(Err(error)) = self.provider.map(|p| p.shutdown()) {
+            eprintln!("telemetry shutdown failed: {error}");
         }
     }
 }
@@ -120,7 +132,10 @@ impl Injector for HeaderCarrier {
 
 impl Extractor for HeaderCarrier {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|(k, _)| k.as_str()).collect()

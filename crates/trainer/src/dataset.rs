@@ -43,7 +43,10 @@ impl TrainingSet {
 /// returns them) through per-user state; each vector is computed before the event is folded
 /// in, exactly as online. Rows keep only transactions that have a label.
 pub fn build(transactions: &[Transaction], labels: &[Label]) -> TrainingSet {
-    let by_id: HashMap<&str, bool> = labels.iter().map(|l| (l.transaction_id.as_str(), l.is_fraud)).collect();
+    let by_id: HashMap<&str, bool> = labels
+        .iter()
+        .map(|l| (l.transaction_id.as_str(), l.is_fraud))
+        .collect();
     let mut states: HashMap<&str, UserState> = HashMap::new();
     let mut set = TrainingSet::default();
     for t in transactions {

@@ -58,18 +58,26 @@ pub async fn train_from_lake(
     let reader = lake::LakeReader::open(lake_path).await?;
     let transactions = reader.transactions().await?;
     let labels = reader.labels().await?;
-    tracing::info!(transactions = transactions.len(), labels = labels.len(), "lake read");
+    tracing::info!(
+        transactions = transactions.len(),
+        labels = labels.len(),
+        "lake read"
+    );
     let set = tokio::task::spawn_blocking(move || dataset::build(&transactions, &labels))
         .await
         .map_err(|e| TrainError::Fit(format!("dataset task: {e}")))?;
     let rows = set.rows.len() as u64;
     let mut trained = None;
-    let model = registry.register(&opts.model_id, now_ms, |dir, version| -> Result<(), JobError> {
-        let (manifest, m) = train::train(&set, opts, now_ms, version)?;
-        let manifest = model::write_artifact(dir, manifest, &m)?;
-        trained = Some(manifest.metrics);
-        Ok(())
-    })?;
+    let model = registry.register(
+        &opts.model_id,
+        now_ms,
+        |dir, version| -> Result<(), JobError> {
+            let (manifest, m) = train::train(&set, opts, now_ms, version)?;
+            let manifest = model::write_artifact(dir, manifest, &m)?;
+            trained = Some(manifest.metrics);
+            Ok(())
+        },
+    )?;
     let metrics = trained.unwrap_or_default();
     let auc = metrics.get("test_roc_auc").copied().unwrap_or(0.0);
     let promoted_to = match promote_to {
@@ -83,5 +91,10 @@ pub async fn train_from_lake(
         }
         None => None,
     };
-    Ok(Outcome { model, metrics, promoted_to, rows })
+    Ok(Outcome {
+        model,
+        metrics,
+        promoted_to,
+        rows,
+    })
 }

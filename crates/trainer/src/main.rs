@@ -41,14 +41,22 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let opts = trainer::train::TrainOptions { model_id: args.model_id, ..Default::default() };
+        let opts = trainer::train::TrainOptions {
+            model_id: args.model_id,
+            ..Default::default()
+        };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        match trainer::train_from_lake(&args.lake, &registry, &opts, args.promote.as_deref(), now).await {
+        match trainer::train_from_lake(&args.lake, &registry, &opts, args.promote.as_deref(), now)
+            .await
+        {
             Ok(outcome) => {
-                println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome).unwrap_or_default()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -59,7 +67,8 @@ fn main() -> ExitCode {
     })
 }
 
-fn tracing_subscriber_init() -> Result<service_runtime::telemetry::TelemetryHandle, service_runtime::telemetry::TelemetryError> {
+fn tracing_subscriber_init()
+-> Result<service_runtime::telemetry::TelemetryHandle, service_runtime::telemetry::TelemetryError> {
     let cfg = service_runtime::telemetry::TelemetryConfig {
         log_format: service_runtime::telemetry::LogFormat::Pretty,
         ..Default::default()

@@ -46,12 +46,16 @@ pub struct TrainerSettings {
 
 impl Default for TrainerSettings {
     fn default() -> Self {
-        TrainerSettings { model_id: "vigil-fraud".into(), promote_to: registry::stages::PRODUCTION.into() }
+        TrainerSettings {
+            model_id: "vigil-fraud".into(),
+            promote_to: registry::stages::PRODUCTION.into(),
+        }
     }
 }
 
 impl ServiceConfig for Config {
-    const SECTIONS: &'static [&'static str] = &["server", "lake", "registry", "telemetry", "trainer"];
+    const SECTIONS: &'static [&'static str] =
+        &["server", "lake", "registry", "telemetry", "trainer"];
     fn server(&self) -> &ServerConfig {
         &self.server
     }
@@ -60,14 +64,20 @@ impl ServiceConfig for Config {
     }
     fn validate(&self) -> Result<(), ConfigError> {
         if self.trainer.model_id.is_empty() {
-            return Err(ConfigError::invalid("trainer.model_id", "must not be empty"));
+            return Err(ConfigError::invalid(
+                "trainer.model_id",
+                "must not be empty",
+            ));
         }
         Ok(())
     }
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Errors that stop the service.
@@ -90,19 +100,36 @@ struct Api {
 
 #[tonic::async_trait]
 impl TrainerService for Api {
-    async fn train(&self, request: Request<TrainRequest>) -> Result<Response<TrainResponse>, Status> {
+    async fn train(
+        &self,
+        request: Request<TrainRequest>,
+    ) -> Result<Response<TrainResponse>, Status> {
         let req = request.into_inner();
         let run_id = uuid::Uuid::new_v4().to_string();
-        let promote_to = if req.promote_to.is_empty() { self.cfg.trainer.promote_to.clone() } else { req.promote_to };
+        let promote_to = if req.promote_to.is_empty() {
+            self.cfg.trainer.promote_to.clone()
+        } else {
+            req.promote_to
+        };
         let started = Run {
             run_id: run_id.clone(),
             status: RunStatus::Running as i32,
             started_at: Some(proto::time::from_unix_ms(now_ms())),
             ..Default::default()
         };
-        self.runs.lock().map_err(|_| Status::internal("run table poisoned"))?.insert(run_id.clone(), started);
-        let (runs, registry, lake) = (self.runs.clone(), self.registry.clone(), self.cfg.lake.path.clone());
-        let opts = TrainOptions { model_id: self.cfg.trainer.model_id.clone(), ..TrainOptions::default() };
+        self.runs
+            .lock()
+            .map_err(|_| Status::internal("run table poisoned"))?
+            .insert(run_id.clone(), started);
+        let (runs, registry, lake) = (
+            self.runs.clone(),
+            self.registry.clone(),
+            self.cfg.lake.path.clone(),
+        );
+        let opts = TrainOptions {
+            model_id: self.cfg.trainer.model_id.clone(),
+            ..TrainOptions::default()
+        };
         let id = run_id.clone();
         self.tasks.spawn(async move {
             let result = crate::train_from_lake(&lake, &registry, &opts, Some(&promote_to), now_ms()).await;
@@ -128,20 +155,39 @@ impl TrainerService for Api {
 
     async fn get_run(&self, request: Request<GetRunRequest>) -> Result<Response<Run>, Status> {
         let id = request.into_inner().run_id;
-        let runs = self.runs.lock().map_err(|_| Status::internal("run table poisoned"))?;
-        runs.get(&id).cloned().map(Response::new).ok_or_else(|| Status::not_found(format!("no run {id}")))
+        let runs = self
+            .runs
+            .lock()
+            .map_err(|_| Status::internal("run table poisoned"))?;
+        runs.get(&id)
+            .cloned()
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("no run {id}")))
     }
 }
 
 /// Runs the trainer service until shutdown.
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let registry = Registry::open(cfg.registry.path.clone())?;
-    let api = Api { cfg: cfg.clone(), registry, runs: Arc::default(), tasks: ctx.shutdown.tasks.clone() };
+    let api = Api {
+        cfg: cfg.clone(),
+        registry,
+        runs: Arc::default(),
+        tasks: ctx.shutdown.tasks.clone(),
+    };
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(TrainerServiceServer::new(api));
-    let health = service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.TrainerService"])?;
+    let health =
+        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.TrainerService"])?;
     ctx.readiness.set(true);
-    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, ctx.shutdown.stop_intake.clone()).await;
+    let served = service_runtime::grpc::serve(
+        ctx.grpc,
+        &cfg.server,
+        routes,
+        health,
+        ctx.shutdown.stop_intake.clone(),
+    )
+    .await;
     ctx.readiness.set(false);
     served?;
     Ok(())

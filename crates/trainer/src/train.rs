@@ -24,7 +24,12 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { model_id: "vigil-fraud".into(), max_iterations: 200, review_budget: 0.01, block_budget: 0.001 }
+        TrainOptions {
+            model_id: "vigil-fraud".into(),
+            max_iterations: 200,
+            review_budget: 0.01,
+            block_budget: 0.001,
+        }
     }
 }
 
@@ -56,11 +61,18 @@ fn check_both_classes(name: &str, rows: &[Row]) -> Result<(), TrainError> {
 }
 
 /// Trains on `set` (rows in event-time order): 60 % train, 20 % validation, 20 % test, by time.
-pub fn train(set: &TrainingSet, opts: &TrainOptions, now_ms: i64, version: &str) -> Result<(Manifest, LogisticModel), TrainError> {
+pub fn train(
+    set: &TrainingSet,
+    opts: &TrainOptions,
+    now_ms: i64,
+    version: &str,
+) -> Result<(Manifest, LogisticModel), TrainError> {
     let rows = &set.rows;
     let n = rows.len();
     if n < 50 {
-        return Err(TrainError::NotEnoughData(format!("{n} labelled rows, need at least 50")));
+        return Err(TrainError::NotEnoughData(format!(
+            "{n} labelled rows, need at least 50"
+        )));
     }
     let (a, b) = (n * 6 / 10, n * 8 / 10);
     let (train, val, test) = (&rows[..a], &rows[a..b], &rows[b..]);
@@ -85,7 +97,9 @@ pub fn train(set: &TrainingSet, opts: &TrainOptions, now_ms: i64, version: &str)
     for s in &mut scales {
         *s = if *s > 1e-12 { s.sqrt() } else { 1.0 };
     }
-    let x = Array2::from_shape_fn((train.len(), dim), |(i, j)| (train[i].values[j] - means[j]) / scales[j]);
+    let x = Array2::from_shape_fn((train.len(), dim), |(i, j)| {
+        (train[i].values[j] - means[j]) / scales[j]
+    });
     let y: Array1<bool> = train.iter().map(|r| r.label).collect();
     let fitted = LogisticRegression::default()
         .max_iterations(opts.max_iterations)
@@ -99,10 +113,18 @@ pub fn train(set: &TrainingSet, opts: &TrainOptions, now_ms: i64, version: &str)
         weights.iter_mut().for_each(|w| *w = -*w);
         intercept = -intercept;
     }
-    let model = LogisticModel { means, scales, weights, intercept };
+    let model = LogisticModel {
+        means,
+        scales,
+        weights,
+        intercept,
+    };
 
     let score = |rows: &[Row]| -> (Vec<f64>, Vec<bool>) {
-        (rows.iter().map(|r| model.predict(&r.values)).collect(), rows.iter().map(|r| r.label).collect())
+        (
+            rows.iter().map(|r| model.predict(&r.values)).collect(),
+            rows.iter().map(|r| r.label).collect(),
+        )
     };
     let (val_scores, val_labels) = score(val);
     let (test_scores, test_labels) = score(test);
@@ -112,11 +134,26 @@ pub fn train(set: &TrainingSet, opts: &TrainOptions, now_ms: i64, version: &str)
             metrics.insert(name.to_owned(), v);
         }
     };
-    put("validation_roc_auc", model::eval::roc_auc(&val_scores, &val_labels));
-    put("validation_average_precision", model::eval::average_precision(&val_scores, &val_labels));
-    put("test_roc_auc", model::eval::roc_auc(&test_scores, &test_labels));
-    put("test_average_precision", model::eval::average_precision(&test_scores, &test_labels));
-    put("test_fraud_rate", Some(test_labels.iter().filter(|l| **l).count() as f64 / test.len() as f64));
+    put(
+        "validation_roc_auc",
+        model::eval::roc_auc(&val_scores, &val_labels),
+    );
+    put(
+        "validation_average_precision",
+        model::eval::average_precision(&val_scores, &val_labels),
+    );
+    put(
+        "test_roc_auc",
+        model::eval::roc_auc(&test_scores, &test_labels),
+    );
+    put(
+        "test_average_precision",
+        model::eval::average_precision(&test_scores, &test_labels),
+    );
+    put(
+        "test_fraud_rate",
+        Some(test_labels.iter().filter(|l| **l).count() as f64 / test.len() as f64),
+    );
 
     let block = threshold_for_budget(&val_scores, opts.block_budget);
     let review = threshold_for_budget(&val_scores, opts.review_budget).min(block);
@@ -127,7 +164,10 @@ pub fn train(set: &TrainingSet, opts: &TrainOptions, now_ms: i64, version: &str)
         created_at_ms: now_ms,
         feature_set_version: features::FEATURE_SET_VERSION.into(),
         schema_hash: features::schema_hash().into(),
-        feature_names: features::FEATURES.iter().map(|f| f.name.to_owned()).collect(),
+        feature_names: features::FEATURES
+            .iter()
+            .map(|f| f.name.to_owned())
+            .collect(),
         splits: Splits {
             train: window(train),
             validation: window(val),
@@ -139,8 +179,14 @@ pub fn train(set: &TrainingSet, opts: &TrainOptions, now_ms: i64, version: &str)
         data_fingerprint: set.fingerprint(),
         params: BTreeMap::from([
             ("algorithm".into(), serde_json::json!("logistic_regression")),
-            ("max_iterations".into(), serde_json::json!(opts.max_iterations)),
-            ("review_budget".into(), serde_json::json!(opts.review_budget)),
+            (
+                "max_iterations".into(),
+                serde_json::json!(opts.max_iterations),
+            ),
+            (
+                "review_budget".into(),
+                serde_json::json!(opts.review_budget),
+            ),
             ("block_budget".into(), serde_json::json!(opts.block_budget)),
         ]),
         metrics,

@@ -25,7 +25,10 @@ impl Stack {
                 panic!("{k} is not set: run the tests with scripts/test.sh, which starts Redis and the broker")
             })
         };
-        Stack { brokers: get("VIGIL_KAFKA__BROKERS"), redis_url: get("VIGIL_REDIS__URL") }
+        Stack {
+            brokers: get("VIGIL_KAFKA__BROKERS"),
+            redis_url: get("VIGIL_REDIS__URL"),
+        }
     }
 
     /// The environment every service gets.
@@ -45,19 +48,30 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// Path of `vigil-<name>`, which must have been built (`cargo build --workspace --bins`).
 pub fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(format!("vigil-{name}"));
-    assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` (scripts/test.sh does)", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
     path
 }
 
 /// Runs a binary to completion; panics with its output on failure; returns stdout.
 pub fn run_to_completion(name: &str, args: &[&str], env: &[(String, String)]) -> String {
-    let out = Command::new(binary(name)).args(args).envs(env.iter().cloned()).output().expect("spawn");
+    let out = Command::new(binary(name))
+        .args(args)
+        .envs(env.iter().cloned())
+        .output()
+        .expect("spawn");
     assert!(
         out.status.success(),
         "vigil-{name} {args:?} failed: {}\n{}",
@@ -84,7 +98,14 @@ impl Service {
         let mut env = env;
         env.push(("VIGIL_SERVER__GRPC_ADDR".into(), "127.0.0.1:0".into()));
         env.push(("VIGIL_SERVER__ADMIN_ADDR".into(), "127.0.0.1:0".into()));
-        let mut s = Service { name: name.into(), child: None, env, dir: dir.to_path_buf(), grpc_port: 0, admin_port: 0 };
+        let mut s = Service {
+            name: name.into(),
+            child: None,
+            env,
+            dir: dir.to_path_buf(),
+            grpc_port: 0,
+            admin_port: 0,
+        };
         s.spawn();
         s
     }
@@ -113,10 +134,22 @@ impl Service {
                 self.admin_port = v["admin"].as_u64().expect("admin port") as u16;
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("{} exited during start-up ({status}); see {}", self.name, self.log_path().display());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "{} exited during start-up ({status}); see {}",
+                    self.name,
+                    self.log_path().display()
+                );
             }
-            assert!(Instant::now() < deadline, "{} did not write its ports file", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not write its ports file",
+                self.name
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -131,22 +164,48 @@ impl Service {
 
     /// Waits until the service reports SERVING on grpc.health.v1.
     pub async fn wait_healthy(&mut self) {
-        use tonic_health::pb::HealthCheckRequest;
-        use tonic_health::pb::health_client::HealthClient;
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            if let Ok(mut c) = HealthClient::connect(self.endpoint()).await {
-                if let Ok(r) = c.check(HealthCheckRequest { service: String::new() }).await {
-                    if r.into_inner().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
-                        return;
-                    }
-                }
+            if self.check_serving().await {
+                return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("{} exited ({status}); see {}", self.name, self.log_path().display());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "{} exited ({status}); see {}",
+                    self.name,
+                    self.log_path().display()
+                );
             }
-            assert!(Instant::now() < deadline, "{} not healthy in time; see {}", self.name, self.log_path().display());
+            assert!(
+                Instant::now() < deadline,
+                "{} not healthy in time; see {}",
+                self.name,
+                self.log_path().display()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn check_serving(&self) -> bool {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(self.endpoint()) else {
+            return false;
+        };
+        let Ok(channel) = endpoint.connect().await else {
+            return false;
+        };
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        match HealthClient::new(channel).check(request).await {
+            Ok(r) => r.into_inner().status == ServingStatus::Serving as i32,
+            Err(_) => false,
         }
     }
 
@@ -160,8 +219,13 @@ impl Service {
 
     /// SIGTERM and wait for exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         c.wait().map(|s| s.success()).unwrap_or(false)
     }
 
@@ -169,9 +233,12 @@ impl Service {
     pub fn restart(&mut self) {
         self.kill();
         let (g, a) = (self.grpc_port, self.admin_port);
-        self.env.retain(|(k, _)| k != "VIGIL_SERVER__GRPC_ADDR" && k != "VIGIL_SERVER__ADMIN_ADDR");
-        self.env.push(("VIGIL_SERVER__GRPC_ADDR".into(), format!("127.0.0.1:{g}")));
-        self.env.push(("VIGIL_SERVER__ADMIN_ADDR".into(), format!("127.0.0.1:{a}")));
+        self.env
+            .retain(|(k, _)| k != "VIGIL_SERVER__GRPC_ADDR" && k != "VIGIL_SERVER__ADMIN_ADDR");
+        self.env
+            .push(("VIGIL_SERVER__GRPC_ADDR".into(), format!("127.0.0.1:{g}")));
+        self.env
+            .push(("VIGIL_SERVER__ADMIN_ADDR".into(), format!("127.0.0.1:{a}")));
         self.spawn();
     }
 }

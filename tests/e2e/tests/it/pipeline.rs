@@ -6,8 +6,8 @@ use bus::{Consumer, KafkaConfig, topics};
 use e2e::{Service, Stack, now_ms, run_to_completion};
 use proto::v1;
 use proto::v1::feature_service_client::FeatureServiceClient;
-use proto::v1::ingest_service_client::IngestServiceClient;
 use proto::v1::inference_service_client::InferenceServiceClient;
+use proto::v1::ingest_service_client::IngestServiceClient;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -20,12 +20,23 @@ fn transaction(run: &str, k: usize, t0: i64) -> v1::Transaction {
         transaction_id: format!("{run}-t{k}"),
         user_id: format!("{run}-u{user}"),
         account_id: format!("{run}-a{user}"),
-        amount: Some(v1::Money { minor_units: 500 + (k as i64 * 7919) % 20_000, currency: "EUR".into() }),
+        amount: Some(v1::Money {
+            minor_units: 500 + (k as i64 * 7919) % 20_000,
+            currency: "EUR".into(),
+        }),
         merchant_id: format!("m{}", k % 13),
         merchant_category: "5411".into(),
-        channel: if k % 10 == 0 { v1::Channel::Atm } else { v1::Channel::CardPresent } as i32,
+        channel: if k.is_multiple_of(10) {
+            v1::Channel::Atm
+        } else {
+            v1::Channel::CardPresent
+        } as i32,
         device_id: format!("d{}", user % 7),
-        country: if k % 17 == 0 { "DE".into() } else { "FR".into() },
+        country: if k.is_multiple_of(17) {
+            "DE".into()
+        } else {
+            "FR".into()
+        },
         geo: None,
         event_time: Some(proto::time::from_unix_ms(t0 + k as i64 * 5_000)),
     }
@@ -44,22 +55,49 @@ fn grpcurl() -> Option<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing() {
     let stack = Stack::from_env();
-    let dir = tempfile::Builder::new().prefix("vigil-e2e-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("vigil-e2e-")
+        .tempdir()
+        .unwrap();
     let root = dir.path();
     let run = format!("r{}", now_ms());
-    let (lake, registry, history) = (root.join("lake"), root.join("registry"), root.join("history"));
+    let (lake, registry, history) = (
+        root.join("lake"),
+        root.join("registry"),
+        root.join("history"),
+    );
 
     // 1. History → model in the registry (datagen and trainer as processes).
     run_to_completion(
         "datagen",
-        &["generate", "--seed", "3", "--users", "300", "--days", "20", "--out", history.to_str().unwrap(),
-          "--format", "lake", "--lake-dir", history.join("lake").to_str().unwrap()],
+        &[
+            "generate",
+            "--seed",
+            "3",
+            "--users",
+            "300",
+            "--days",
+            "20",
+            "--out",
+            history.to_str().unwrap(),
+            "--format",
+            "lake",
+            "--lake-dir",
+            history.join("lake").to_str().unwrap(),
+        ],
         &[],
     );
     let trained = run_to_completion(
         "trainer",
-        &["train", "--lake", history.join("lake").to_str().unwrap(), "--registry", registry.to_str().unwrap(),
-          "--promote", "production"],
+        &[
+            "train",
+            "--lake",
+            history.join("lake").to_str().unwrap(),
+            "--registry",
+            registry.to_str().unwrap(),
+            "--promote",
+            "production",
+        ],
         &[],
     );
     let trained: serde_json::Value = serde_json::from_str(&trained).unwrap();
@@ -69,11 +107,23 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     // 2. The five services, each with this run's consumer groups.
     let mut env = stack.env();
     env.push(("VIGIL_LAKE__PATH".into(), lake.display().to_string()));
-    env.push(("VIGIL_REGISTRY__PATH".into(), registry.display().to_string()));
-    env.push(("VIGIL_FEATURE_SERVICE__SPEED_GROUP".into(), format!("fs-{run}")));
-    env.push(("VIGIL_FEATURE_SERVICE__LAKE_GROUP".into(), format!("lake-{run}")));
+    env.push((
+        "VIGIL_REGISTRY__PATH".into(),
+        registry.display().to_string(),
+    ));
+    env.push((
+        "VIGIL_FEATURE_SERVICE__SPEED_GROUP".into(),
+        format!("fs-{run}"),
+    ));
+    env.push((
+        "VIGIL_FEATURE_SERVICE__LAKE_GROUP".into(),
+        format!("lake-{run}"),
+    ));
     env.push(("VIGIL_FEATURE_SERVICE__LAKE_LINGER_MS".into(), "200".into()));
-    env.push(("VIGIL_INFERENCE__CONSUMER_GROUP".into(), format!("inf-{run}")));
+    env.push((
+        "VIGIL_INFERENCE__CONSUMER_GROUP".into(),
+        format!("inf-{run}"),
+    ));
     env.push(("VIGIL_DRIFT__CONSUMER_GROUP".into(), format!("drift-{run}")));
     let mut features = Service::start("feature-service", env.clone(), root);
     features.wait_healthy().await;
@@ -92,20 +142,42 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
 
     // 3. Submit the first half, crash the feature-service, submit the rest, restart it.
     let t0 = now_ms() - 3_600_000;
-    let all: Vec<v1::Transaction> = (0..USERS * PER_USER).map(|k| transaction(&run, k, t0)).collect();
-    let mut client = IngestServiceClient::connect(ingest.endpoint()).await.unwrap();
+    let all: Vec<v1::Transaction> = (0..USERS * PER_USER)
+        .map(|k| transaction(&run, k, t0))
+        .collect();
+    let mut client = IngestServiceClient::connect(ingest.endpoint())
+        .await
+        .unwrap();
     let half = all.len() / 2;
     for chunk in all[..half].chunks(100) {
-        let r = client.submit_batch(v1::SubmitBatchRequest { transactions: chunk.to_vec() }).await.unwrap().into_inner();
+        let r = client
+            .submit_batch(v1::SubmitBatchRequest {
+                transactions: chunk.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!((r.accepted as usize, r.rejected.len()), (chunk.len(), 0));
     }
     features.kill();
     for chunk in all[half..].chunks(100) {
-        let r = client.submit_batch(v1::SubmitBatchRequest { transactions: chunk.to_vec() }).await.unwrap().into_inner();
+        let r = client
+            .submit_batch(v1::SubmitBatchRequest {
+                transactions: chunk.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.accepted as usize, chunk.len());
     }
     // Re-sending already accepted transactions is reported as duplicates, not re-published.
-    let again = client.submit_batch(v1::SubmitBatchRequest { transactions: all[..10].to_vec() }).await.unwrap().into_inner();
+    let again = client
+        .submit_batch(v1::SubmitBatchRequest {
+            transactions: all[..10].to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((again.accepted, again.duplicates), (0, 10));
     features.restart();
     features.wait_healthy().await;
@@ -113,18 +185,42 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     // 4. A malformed transaction: INVALID_ARGUMENT naming the field; nothing else affected.
     let mut bad = transaction(&run, 999_999, t0);
     bad.amount.as_mut().unwrap().currency = "euro".into();
-    let err = client.submit(v1::SubmitRequest { transaction: Some(bad) }).await.unwrap_err();
+    let err = client
+        .submit(v1::SubmitRequest {
+            transaction: Some(bad),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(err.message().contains("amount.currency"), "{}", err.message());
+    assert!(
+        err.message().contains("amount.currency"),
+        "{}",
+        err.message()
+    );
 
     // 5. Every transaction comes out as a score of the registered model version.
     let wanted: HashSet<String> = all.iter().map(|t| t.transaction_id.clone()).collect();
-    let consumer = Consumer::new(&KafkaConfig::new(stack.brokers.clone(), true), &format!("check-{run}"), &[topics::SCORES]).unwrap();
+    let consumer = Consumer::new(
+        &KafkaConfig::new(stack.brokers.clone(), true),
+        &format!("check-{run}"),
+        &[topics::SCORES],
+    )
+    .unwrap();
     let mut scored: HashMap<String, v1::ScoreEvent> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     while scored.len() < wanted.len() {
-        assert!(Instant::now() < deadline, "only {} of {} transactions scored", scored.len(), wanted.len());
-        if let Ok(Ok(batch)) = tokio::time::timeout(Duration::from_secs(5), consumer.next_batch(1_000, Duration::from_millis(100))).await {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} transactions scored",
+            scored.len(),
+            wanted.len()
+        );
+        if let Ok(Ok(batch)) = tokio::time::timeout(
+            Duration::from_secs(5),
+            consumer.next_batch(1_000, Duration::from_millis(100)),
+        )
+        .await
+        {
             for d in batch {
                 let e: v1::ScoreEvent = d.decode("score").unwrap();
                 if wanted.contains(&e.transaction_id) {
@@ -133,7 +229,11 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
             }
         }
     }
-    assert!(scored.values().all(|e| e.model_version == version && (0.0..=1.0).contains(&e.probability)));
+    assert!(
+        scored
+            .values()
+            .all(|e| e.model_version == version && (0.0..=1.0).contains(&e.probability))
+    );
 
     // 6. No loss, no double counting: online counts equal a recount from the lake.
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
@@ -155,37 +255,74 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    assert_eq!(lake_counts, expected, "the lake holds each transaction exactly once");
-    let mut fs = FeatureServiceClient::connect(features.endpoint()).await.unwrap();
+    assert_eq!(
+        lake_counts, expected,
+        "the lake holds each transaction exactly once"
+    );
+    let mut fs = FeatureServiceClient::connect(features.endpoint())
+        .await
+        .unwrap();
     for (user, n) in &lake_counts {
         let online = fs
-            .get_online_features(v1::GetOnlineFeaturesRequest { user_id: user.clone() })
+            .get_online_features(v1::GetOnlineFeaturesRequest {
+                user_id: user.clone(),
+            })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(online.transactions_seen, *n, "online count of {user} differs from the lake recount");
+        assert_eq!(
+            online.transactions_seen, *n,
+            "online count of {user} differs from the lake recount"
+        );
     }
 
     // 7. Synchronous scoring over gRPC, and the same through grpcurl with a JSON transaction.
-    let mut inf = InferenceServiceClient::connect(inference.endpoint()).await.unwrap();
+    let mut inf = InferenceServiceClient::connect(inference.endpoint())
+        .await
+        .unwrap();
     let probe = transaction(&run, 123_456, now_ms() - 1_000);
-    let r = inf.score(v1::ScoreRequest { transaction: Some(probe) }).await.unwrap().into_inner();
+    let r = inf
+        .score(v1::ScoreRequest {
+            transaction: Some(probe),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.model_version, version);
-    assert!(!r.degraded, "feature-service was up: the score must not be degraded");
+    assert!(
+        !r.degraded,
+        "feature-service was up: the score must not be degraded"
+    );
     let grpcurl = grpcurl().expect("grpcurl is installed by scripts/setup.sh");
     let addr = format!("127.0.0.1:{}", inference.grpc_port);
-    let list = std::process::Command::new(&grpcurl).args(["-plaintext", &addr, "list"]).output().unwrap();
+    let list = std::process::Command::new(&grpcurl)
+        .args(["-plaintext", &addr, "list"])
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
-    assert!(list.contains("vigil.v1.InferenceService") && list.contains("grpc.health.v1.Health"), "{list}");
+    assert!(
+        list.contains("vigil.v1.InferenceService") && list.contains("grpc.health.v1.Health"),
+        "{list}"
+    );
     let json = format!(
         r#"{{"transaction":{{"transactionId":"{run}-json","userId":"{run}-u1","amount":{{"minorUnits":4200,"currency":"EUR"}},"merchantId":"m1","merchantCategory":"5411","channel":"CHANNEL_ONLINE","deviceId":"d1","country":"FR","eventTime":"2026-11-23T10:00:00Z"}}}}"#
     );
     let out = std::process::Command::new(&grpcurl)
-        .args(["-plaintext", "-d", &json, &addr, "vigil.v1.InferenceService/Score"])
+        .args([
+            "-plaintext",
+            "-d",
+            &json,
+            &addr,
+            "vigil.v1.InferenceService/Score",
+        ])
         .output()
         .unwrap();
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("grpcurl Score: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "grpcurl Score: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     assert_eq!(body["modelVersion"], version.as_str());
     assert!(body["probability"].as_f64().is_some(), "{body}");
 
@@ -193,5 +330,8 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     for s in &mut services {
         assert!(s.terminate(), "{} did not exit cleanly on SIGTERM", s.name);
     }
-    assert!(features.terminate(), "feature-service did not exit cleanly on SIGTERM");
+    assert!(
+        features.terminate(),
+        "feature-service did not exit cleanly on SIGTERM"
+    );
 }
