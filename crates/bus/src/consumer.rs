@@ -131,3 +131,59 @@ impl Consumer {
         Ok(())
     }
 }
+
+/// The future of processing one batch (boxed: one allocation per batch, not per message).
+pub type BatchFuture<'a, E> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), E>> + Send + 'a>>;
+
+/// Runs the standard consumer loop until `stop`: take a batch, hand it to `process` — retried
+/// whole with capped exponential backoff until it succeeds (every Vigil consumer's processing
+/// is idempotent, so a retry is safe and a failed batch is never skipped) — then commit its
+/// offsets as a resume hint. On `stop`, an unfinished batch is left uncommitted and will be
+/// redelivered after restart.
+pub async fn run_batches<'s, E: std::fmt::Display>(
+    name: &'static str,
+    consumer: &Consumer,
+    max: usize,
+    linger: Duration,
+    stop: &tokio_util::sync::CancellationToken,
+    on_retry: impl Fn(),
+    mut process: impl FnMut(std::sync::Arc<[Delivery]>) -> BatchFuture<'s, E>,
+) {
+    loop {
+        let batch = tokio::select! {
+            () = stop.cancelled() => break,
+            b = consumer.next_batch(max, linger) => b,
+        };
+        let batch: std::sync::Arc<[Delivery]> = match batch {
+            Ok(b) => b.into(),
+            Err(error) => {
+                tracing::warn!(%error, consumer = name, "consume failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match process(batch.clone()).await {
+                Ok(()) => break,
+                Err(error) => {
+                    on_retry();
+                    tracing::warn!(%error, consumer = name, ?delay, "batch failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stop.cancelled() => {
+                            tracing::info!(consumer = name, "stopped with a batch unapplied; it will be redelivered");
+                            return;
+                        }
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        if let Err(error) = consumer.commit(&batch) {
+            tracing::warn!(%error, consumer = name, "offset commit failed (resume hint only)");
+        }
+    }
+    tracing::info!(consumer = name, "consumer stopped");
+}

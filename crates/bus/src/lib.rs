@@ -22,7 +22,7 @@ mod producer;
 pub mod topics;
 
 pub use config::KafkaConfig;
-pub use consumer::{Consumer, Delivery};
+pub use consumer::{BatchFuture, Consumer, Delivery, run_batches};
 pub use producer::Producer;
 
 /// Errors of the bus.

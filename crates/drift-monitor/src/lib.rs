@@ -200,35 +200,33 @@ async fn follow_alias(
 }
 
 async fn consume(consumer: Consumer, window: Shared, stop: CancellationToken) {
-    loop {
-        let batch = tokio::select! {
-            () = stop.cancelled() => break,
-            b = consumer.next_batch(1_000, Duration::from_millis(50)) => b,
-        };
-        let batch = match batch {
-            Ok(b) => b,
-            Err(error) => {
-                tracing::warn!(%error, "drift: consume failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        if let Ok(mut guard) = window.lock() {
-            for d in &batch {
-                match d.decode::<ScoreEvent>("score event") {
-                    Ok(e) if !e.shadow => {
-                        if let Some(w) = guard.as_mut() {
-                            w.add(&e.model_version, &e.transaction_id, e.probability);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "undecodable score event skipped"),
+    // The window is in memory: committed offsets only say where to resume after a restart.
+    bus::run_batches(
+        "drift-monitor",
+        &consumer,
+        1_000,
+        Duration::from_millis(50),
+        &stop,
+        || (),
+        |batch| -> bus::BatchFuture<'_, std::convert::Infallible> {
+            apply_scores(&window, &batch);
+            Box::pin(async { Ok(()) })
+        },
+    )
+    .await;
+}
+
+fn apply_scores(window: &Shared, batch: &[bus::Delivery]) {
+    let Ok(mut guard) = window.lock() else { return };
+    for d in batch {
+        match d.decode::<ScoreEvent>("score event") {
+            Ok(e) if !e.shadow => {
+                if let Some(w) = guard.as_mut() {
+                    w.add(&e.model_version, &e.transaction_id, e.probability);
                 }
             }
-        }
-        // The window is in memory: committed offsets only say where to resume after a restart.
-        if let Err(error) = consumer.commit(&batch) {
-            tracing::warn!(%error, "drift: offset commit failed");
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "undecodable score event skipped"),
         }
     }
 }

@@ -50,31 +50,18 @@ impl LakeWriterLoop {
     }
 
     pub(crate) async fn run(self, stop: CancellationToken) {
-        loop {
-            let batch = tokio::select! {
-                () = stop.cancelled() => break,
-                b = self.consumer.next_batch(self.batch_max, self.linger) => b,
-            };
-            let batch = match batch {
-                Ok(b) => b,
-                Err(error) => {
-                    tracing::warn!(%error, "lake writer: consume failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            let retries = self.metrics.retries.with_label_values(&["lake"]);
-            if crate::retry("lake batch", &stop, || retries.inc(), || self.write(&batch))
-                .await
-                .is_none()
-            {
-                break;
-            }
-            if let Err(error) = self.consumer.commit(&batch) {
-                tracing::warn!(%error, "lake writer: kafka offset commit failed");
-            }
-        }
-        tracing::info!("lake writer stopped");
+        let retries = self.metrics.retries.with_label_values(&["lake"]);
+        let this = &self;
+        bus::run_batches(
+            "lake-writer",
+            &self.consumer,
+            self.batch_max,
+            self.linger,
+            &stop,
+            || retries.inc(),
+            move |batch| Box::pin(async move { this.write(&batch).await }),
+        )
+        .await;
     }
 
     async fn write(&self, batch: &[Delivery]) -> Result<(), WriteError> {

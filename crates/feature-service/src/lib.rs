@@ -26,7 +26,6 @@ use online_store::OnlineStore;
 use proto::v1::feature_service_server::FeatureServiceServer;
 use service_runtime::Context;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Errors that stop the service.
 #[derive(Debug, thiserror::Error)]
@@ -43,36 +42,6 @@ pub enum Error {
     Reflection(#[from] service_runtime::grpc::ReflectionError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-}
-
-/// Retries `op` with capped exponential backoff until it succeeds or `stop` is cancelled.
-/// Used by the consumer loops: a batch that failed is retried as a whole (every step is
-/// idempotent), never skipped.
-pub(crate) async fn retry<T, E: std::fmt::Display, F, Fut>(
-    what: &'static str,
-    stop: &tokio_util::sync::CancellationToken,
-    on_retry: impl Fn(),
-    mut op: F,
-) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(v) => return Some(v),
-            Err(error) => {
-                on_retry();
-                tracing::warn!(%error, what, ?delay, "batch failed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = stop.cancelled() => return None,
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
 }
 
 /// Runs the service until shutdown.

@@ -59,38 +59,25 @@ impl SpeedLayer {
     }
 
     pub(crate) async fn run(self, stop: CancellationToken) {
-        loop {
-            let batch = tokio::select! {
-                () = stop.cancelled() => break,
-                b = self.consumer.next_batch(self.batch_max, self.linger) => b,
-            };
-            let batch = match batch {
-                Ok(b) => b,
-                Err(error) => {
-                    tracing::warn!(%error, "speed layer: consume failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            let timer = self.metrics.batch_seconds.start_timer();
-            let retries = self.metrics.retries.with_label_values(&["speed"]);
-            let done = crate::retry(
-                "speed-layer batch",
-                &stop,
-                || retries.inc(),
-                || self.process(&batch),
-            )
-            .await;
-            timer.observe_duration();
-            if done.is_none() {
-                break; // stopping; the batch will be redelivered and applied on restart
-            }
-            if let Err(error) = self.consumer.commit(&batch) {
-                // Only a resume hint: Redis holds the authoritative next offsets.
-                tracing::warn!(%error, "speed layer: kafka offset commit failed");
-            }
-        }
-        tracing::info!("speed layer stopped");
+        let retries = self.metrics.retries.with_label_values(&["speed"]);
+        let this = &self;
+        bus::run_batches(
+            "speed-layer",
+            &self.consumer,
+            self.batch_max,
+            self.linger,
+            &stop,
+            || retries.inc(),
+            move |batch| {
+                Box::pin(async move {
+                    let timer = this.metrics.batch_seconds.start_timer();
+                    let result = this.process(&batch).await;
+                    timer.observe_duration();
+                    result
+                })
+            },
+        )
+        .await;
     }
 
     /// Applies one batch. Idempotent: safe to call again with the same batch after a failure.

@@ -35,38 +35,17 @@ impl StreamScorer {
         if !self.slot.wait_loaded(&stop).await {
             return;
         }
-        loop {
-            let batch = tokio::select! {
-                () = stop.cancelled() => break,
-                b = self.consumer.next_batch(self.batch_max, self.linger) => b,
-            };
-            let batch = match batch {
-                Ok(b) => b,
-                Err(error) => {
-                    tracing::warn!(%error, "stream scoring: consume failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            let mut delay = Duration::from_millis(100);
-            loop {
-                match self.process(&batch).await {
-                    Ok(()) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, ?delay, "stream scoring batch failed; retrying");
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {}
-                            () = stop.cancelled() => return,
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
-            if let Err(error) = self.consumer.commit(&batch) {
-                tracing::warn!(%error, "stream scoring: offset commit failed");
-            }
-        }
-        tracing::info!("stream scoring stopped");
+        let this = &self;
+        bus::run_batches(
+            "stream-scoring",
+            &self.consumer,
+            self.batch_max,
+            self.linger,
+            &stop,
+            || (),
+            move |batch| Box::pin(async move { this.process(&batch).await }),
+        )
+        .await;
     }
 
     async fn process(&self, batch: &[Delivery]) -> Result<(), bus::BusError> {
