@@ -130,3 +130,139 @@ impl<S: FeatureSource> InferenceService for Scorer<S> {
         Ok(Response::new(ScoreBatchResponse { scores }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slot::Active;
+    use crate::source::SourceError;
+    use model::linear::LogisticModel;
+    use model::manifest::{Manifest, ModelKind, Splits, Window};
+    use model::reference::Histogram;
+    use proto::v1::FeatureVector;
+
+    /// A feature source answering a fixed vector, or failing.
+    struct Fixed(Option<Vec<f64>>);
+
+    #[tonic::async_trait]
+    impl FeatureSource for Fixed {
+        async fn vector(&self, t: &Transaction) -> Result<FeatureVector, SourceError> {
+            match &self.0 {
+                Some(values) => Ok(FeatureVector {
+                    transaction_id: t.transaction_id.clone(),
+                    schema_hash: features::schema_hash().into(),
+                    values: values.clone(),
+                    ..Default::default()
+                }),
+                None => Err(SourceError::Status(Status::unavailable("down"))),
+            }
+        }
+    }
+
+    fn scorer(source: Fixed, dir: &std::path::Path) -> Scorer<Fixed> {
+        let n = features::FEATURES.len();
+        let w = Window {
+            start_ms: 0,
+            end_ms: 1,
+        };
+        let manifest = Manifest {
+            model_id: "m".into(),
+            version: "v7".into(),
+            kind: ModelKind::LogisticRegression,
+            created_at_ms: 0,
+            feature_set_version: features::FEATURE_SET_VERSION.into(),
+            schema_hash: features::schema_hash().into(),
+            feature_names: features::FEATURES
+                .iter()
+                .map(|f| f.name.to_owned())
+                .collect(),
+            splits: Splits {
+                train: w,
+                validation: w,
+                test: w,
+                train_rows: 1,
+                validation_rows: 1,
+                test_rows: 1,
+            },
+            data_fingerprint: String::new(),
+            params: Default::default(),
+            metrics: Default::default(),
+            thresholds: model::Thresholds {
+                review: 0.5,
+                block: 0.9,
+            },
+            reference_scores: Histogram::uniform(4),
+            code_version: "test".into(),
+            files: Default::default(),
+            model_file: String::new(),
+        };
+        // Only the first feature (amount_log) matters: weight 1 on the raw value.
+        let mut weights = vec![0.0; n];
+        weights[0] = 1.0;
+        let m = LogisticModel {
+            means: vec![0.0; n],
+            scales: vec![1.0; n],
+            weights,
+            intercept: -5.0,
+        };
+        model::write_artifact(dir, manifest, &m).unwrap();
+        let active = Active {
+            reference: registry::ModelRef {
+                model_id: "m".into(),
+                version: "v7".into(),
+            },
+            model: model::LoadedModel::load(dir).unwrap(),
+        };
+        let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+        Scorer::new(Arc::new(source), ModelSlot::fixed(active), metrics, 1)
+    }
+
+    fn txn(currency: &str) -> Transaction {
+        Transaction {
+            transaction_id: "t".into(),
+            user_id: "u".into(),
+            amount: Some(proto::v1::Money {
+                minor_units: 100_000,
+                currency: currency.into(),
+            }),
+            merchant_id: "m".into(),
+            merchant_category: "5411".into(),
+            channel: proto::v1::Channel::Online as i32,
+            country: "FR".into(),
+            event_time: Some(proto::time::from_unix_ms(1_763_900_000_000)),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn scores_the_source_vector_with_the_live_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut values = vec![0.0; features::FEATURES.len()];
+        values[0] = 10.0;
+        let s = scorer(Fixed(Some(values)), dir.path());
+        let r = s.score(&txn("EUR")).await.unwrap();
+        assert!((r.probability - model::linear::sigmoid(5.0)).abs() < 1e-12);
+        assert_eq!(r.decision, proto::v1::Decision::Block as i32);
+        assert_eq!((r.model_version.as_str(), r.degraded), ("v7", false));
+        assert_eq!(r.reasons[0].feature, "amount_log");
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_request_time_features_when_the_source_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scorer(Fixed(None), dir.path());
+        let r = s.score(&txn("EUR")).await.unwrap();
+        assert!(r.degraded);
+        // amount_log of 1000 EUR from the features crate, not a default value.
+        assert!((r.probability - model::linear::sigmoid(1001f64.ln() - 5.0)).abs() < 1e-12);
+    }
+
+    #[tokio::test]
+    async fn invalid_transactions_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scorer(Fixed(None), dir.path());
+        let e = s.score(&txn("eur")).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("amount.currency"), "{}", e.message());
+    }
+}
