@@ -14,11 +14,12 @@ use proto::v1::drift_service_server::{DriftService, DriftServiceServer};
 use proto::v1::{DriftReport, DriftStatus, GetReportRequest, ScoreEvent};
 use registry::Registry;
 use serde::Deserialize;
+use service_runtime::clock::now_ms;
 use service_runtime::telemetry::TelemetryConfig;
 use service_runtime::{ConfigError, Context, ServerConfig, ServiceConfig};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use window::{ScoreWindow, Thresholds};
@@ -102,19 +103,10 @@ impl ServiceConfig for Config {
 pub enum Error {
     #[error(transparent)]
     Bus(#[from] bus::BusError),
-    #[error("grpc: {0}")]
-    Grpc(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
-    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error(transparent)]
+    Serve(#[from] service_runtime::grpc::ServeError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 type Shared = Arc<Mutex<Option<ScoreWindow>>>;
@@ -301,11 +293,15 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     ));
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(DriftServiceServer::new(Api { window, thresholds }));
-    let health =
-        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.DriftService"])?;
-    ctx.readiness.set(true);
-    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop).await;
-    ctx.readiness.set(false);
-    served?;
+    service_runtime::grpc::serve_service(
+        ctx.grpc,
+        &cfg.server,
+        routes,
+        &["vigil.v1.DriftService"],
+        &ctx.readiness,
+        true,
+        ctx.shutdown.stop_intake.clone(),
+    )
+    .await?;
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! The gRPC API of the feature store.
 
-use crate::speed::now_ms;
 use domain::convert::transaction_from_proto;
 use online_store::OnlineStore;
 use proto::v1::feature_service_server::FeatureService;
 use proto::v1::{
     FeatureVector, GetFeatureVectorRequest, GetOnlineFeaturesRequest, NamedValue, OnlineFeatures,
 };
+use service_runtime::clock::now_ms;
 use tonic::{Request, Response, Status};
 
 pub(crate) struct Api {

@@ -36,10 +36,8 @@ pub enum Error {
     Store(#[from] online_store::StoreError),
     #[error(transparent)]
     Lake(#[from] lake::LakeError),
-    #[error("grpc: {0}")]
-    Grpc(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
-    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error(transparent)]
+    Serve(#[from] service_runtime::grpc::ServeError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -71,13 +69,15 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
 
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(FeatureServiceServer::new(api::Api::new(store.clone())));
-    let health =
-        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.FeatureService"])?;
-    ctx.readiness.set(true);
-    tracing::info!("feature-service ready");
-    let stop = ctx.shutdown.stop_intake.clone();
-    let served = service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop).await;
-    ctx.readiness.set(false);
-    served?;
+    service_runtime::grpc::serve_service(
+        ctx.grpc,
+        &cfg.server,
+        routes,
+        &["vigil.v1.FeatureService"],
+        &ctx.readiness,
+        true,
+        ctx.shutdown.stop_intake.clone(),
+    )
+    .await?;
     Ok(())
 }

@@ -8,8 +8,9 @@ use domain::convert::transaction_from_proto;
 use features::{Fold, UserState};
 use online_store::{NextOffset, OnlineStore, StoreError};
 use proto::v1::FeatureVector;
+use service_runtime::clock::now_ms;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct SpeedLayer {
@@ -29,13 +30,6 @@ enum BatchError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl SpeedLayer {

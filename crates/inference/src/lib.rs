@@ -29,10 +29,8 @@ pub enum Error {
     Bus(#[from] bus::BusError),
     #[error(transparent)]
     Source(#[from] source::SourceError),
-    #[error("grpc: {0}")]
-    Grpc(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
-    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error(transparent)]
+    Serve(#[from] service_runtime::grpc::ServeError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -76,8 +74,6 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.max_reasons);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(InferenceServiceServer::new(scorer));
-    let health =
-        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.InferenceService"])?;
     // Ready once a model is loaded.
     let (readiness, stop, mut ready_slot) = (
         ctx.readiness.clone(),
@@ -90,15 +86,15 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
             tracing::info!("inference ready");
         }
     });
-    let served = service_runtime::grpc::serve(
+    service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,
         routes,
-        health,
+        &["vigil.v1.InferenceService"],
+        &ctx.readiness,
+        false,
         ctx.shutdown.stop_intake.clone(),
     )
-    .await;
-    ctx.readiness.set(false);
-    served?;
+    .await?;
     Ok(())
 }

@@ -9,7 +9,8 @@ use crate::metrics::Metrics;
 use crate::slot::ModelSlot;
 use bus::{Consumer, Delivery, Producer, topics};
 use proto::v1::{FeatureVector, ScoreEvent};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use service_runtime::clock::now_ms;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct StreamScorer {
@@ -20,13 +21,6 @@ pub(crate) struct StreamScorer {
     pub(crate) batch_max: usize,
     pub(crate) linger: Duration,
     pub(crate) max_reasons: usize,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl StreamScorer {

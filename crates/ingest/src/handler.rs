@@ -12,8 +12,9 @@ use proto::v1::{
     Rejection, SubmitBatchRequest, SubmitBatchResponse, SubmitLabelsRequest, SubmitLabelsResponse,
     SubmitRequest, SubmitResponse,
 };
+use service_runtime::clock::now_ms;
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -45,13 +46,6 @@ fn status(error: HandlerError) -> Status {
 
 fn invalid(error: &ValidationError) -> Status {
     Status::invalid_argument(error.to_string())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Handler {

@@ -29,10 +29,8 @@ pub enum Error {
     Bus(#[from] bus::BusError),
     #[error(transparent)]
     Store(#[from] online_store::StoreError),
-    #[error("grpc: {0}")]
-    Grpc(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
-    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error(transparent)]
+    Serve(#[from] service_runtime::grpc::ServeError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -50,22 +48,16 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let handler = handler::Handler::new(producer, store.clone(), cfg.ingest.clone(), metrics);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(IngestServiceServer::new(handler));
-    let health =
-        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.IngestService"])?;
-    ctx.readiness.set(true);
-    tracing::info!("ingest ready");
-    let stop = ctx.shutdown.stop_intake.clone();
-    let readiness = ctx.readiness.clone();
-    let not_ready = async move {
-        stop.cancelled().await;
-        readiness.set(false);
-    };
-    let stop = ctx.shutdown.stop_intake.clone();
-    let (served, ()) = tokio::join!(
-        service_runtime::grpc::serve(ctx.grpc, &cfg.server, routes, health, stop),
-        not_ready
-    );
-    served?;
+    service_runtime::grpc::serve_service(
+        ctx.grpc,
+        &cfg.server,
+        routes,
+        &["vigil.v1.IngestService"],
+        &ctx.readiness,
+        true,
+        ctx.shutdown.stop_intake.clone(),
+    )
+    .await?;
     // In-flight requests have finished (each awaited its Kafka acks): nothing left to flush.
     store.quit().await?;
     Ok(())

@@ -65,3 +65,42 @@ pub async fn serve(
 
 /// Error building the reflection service.
 pub use tonic_reflection::server::Error as ReflectionError;
+
+/// Why a gRPC server could not be built or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("grpc: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] ReflectionError),
+}
+
+/// Serves a service's `routes` with the standard services (health, reflection listing
+/// `services`) until `stop`. When `ready_now`, readiness is set at once (services that must wait
+/// for something, e.g. a model, set it themselves); it is cleared when serving ends.
+pub async fn serve_service(
+    listener: tokio::net::TcpListener,
+    cfg: &crate::ServerConfig,
+    mut routes: RoutesBuilder,
+    services: &[&str],
+    readiness: &crate::admin::Readiness,
+    ready_now: bool,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), ServeError> {
+    let health = add_standard_services(&mut routes, services)?;
+    if ready_now {
+        readiness.set(true);
+    }
+    tracing::info!(?services, "serving");
+    // Not ready as soon as shutdown starts, while in-flight requests still drain.
+    let not_ready = {
+        let (stop, readiness) = (stop.clone(), readiness.clone());
+        async move {
+            stop.cancelled().await;
+            readiness.set(false);
+        }
+    };
+    let (served, ()) = tokio::join!(serve(listener, cfg, routes, health, stop), not_ready);
+    readiness.set(false);
+    Ok(served?)
+}

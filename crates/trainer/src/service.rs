@@ -6,12 +6,13 @@ use proto::v1::trainer_service_server::{TrainerService, TrainerServiceServer};
 use proto::v1::{GetRunRequest, Run, RunStatus, TrainRequest, TrainResponse};
 use registry::Registry;
 use serde::Deserialize;
+use service_runtime::clock::now_ms;
 use service_runtime::telemetry::TelemetryConfig;
 use service_runtime::{ConfigError, Context, ServerConfig, ServiceConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
@@ -73,22 +74,13 @@ impl ServiceConfig for Config {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Errors that stop the service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
-    #[error("grpc: {0}")]
-    Grpc(#[from] tonic::transport::Error),
-    #[error("reflection: {0}")]
-    Reflection(#[from] service_runtime::grpc::ReflectionError),
+    #[error(transparent)]
+    Serve(#[from] service_runtime::grpc::ServeError),
 }
 
 struct Api {
@@ -177,18 +169,15 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     };
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(TrainerServiceServer::new(api));
-    let health =
-        service_runtime::grpc::add_standard_services(&mut routes, &["vigil.v1.TrainerService"])?;
-    ctx.readiness.set(true);
-    let served = service_runtime::grpc::serve(
+    service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,
         routes,
-        health,
+        &["vigil.v1.TrainerService"],
+        &ctx.readiness,
+        true,
         ctx.shutdown.stop_intake.clone(),
     )
-    .await;
-    ctx.readiness.set(false);
-    served?;
+    .await?;
     Ok(())
 }
