@@ -9,6 +9,11 @@ KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
 LIVE_TX="${VIGIL_DEMO_TRANSACTIONS:-3000}"
 RATE="${VIGIL_DEMO_RATE:-1000}"
 
+# A fresh stack each time: the demo's fixed seed reuses transaction ids, which a stack that
+# remembers an earlier demo would rightly reject as duplicates.
+export VIGIL_RUN_DIR="$VIGIL_RUN_DIR/demo-stack" \
+  VIGIL_REDIS_PORT="${VIGIL_DEMO_REDIS_PORT:-17379}" VIGIL_KAFKA_PORT="${VIGIL_DEMO_KAFKA_PORT:-17092}"
+"$VIGIL_ROOT/scripts/dev-down.sh" --clean >/dev/null 2>&1 || true
 "$VIGIL_ROOT/scripts/dev-up.sh"
 GRPCURL="$(grpcurl_bin)" || die "grpcurl not found after setup"
 log "building the workspace (debug; cached in $CARGO_TARGET_DIR)"
@@ -76,5 +81,6 @@ cat <<SUMMARY
  score PSI            $PSI   (psi status live-count)
 =====================================================
 SUMMARY
+[ "$ACCEPTED" -gt 0 ] || die "ingest accepted no transactions"
 [ "$SCORED" -ge "$ACCEPTED" ] || die "only $SCORED of $ACCEPTED transactions were scored"
 if [ "$KEEP" = 1 ]; then trap - EXIT; log "services left running (pids in $DEMO_DIR/pids)"; fi

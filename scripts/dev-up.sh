@@ -7,6 +7,9 @@ source "$(dirname "$0")/lib.sh"
 mkdir -p "$VIGIL_RUN_DIR/redis" "$VIGIL_RUN_DIR/tansu" "$VIGIL_RUN_DIR/logs"
 
 if redis-cli -p "$VIGIL_REDIS_PORT" ping >/dev/null 2>&1; then
+  # Reuse only our own server: another one's data would leak into this run.
+  [ -f "$VIGIL_RUN_DIR/redis/redis.pid" ] \
+    || die "port $VIGIL_REDIS_PORT has a Redis not started from $VIGIL_RUN_DIR; stop it or set VIGIL_REDIS_PORT"
   log "redis already up on $VIGIL_REDIS_PORT"
 else
   log "starting redis on 127.0.0.1:$VIGIL_REDIS_PORT"
@@ -19,6 +22,9 @@ fi
 
 broker="127.0.0.1:$VIGIL_KAFKA_PORT"
 if wait_port 127.0.0.1 "$VIGIL_KAFKA_PORT" 0; then
+  pidfile="$VIGIL_RUN_DIR/tansu/tansu.pid"
+  { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; } \
+    || die "port $VIGIL_KAFKA_PORT has a broker not started from $VIGIL_RUN_DIR; stop it or set VIGIL_KAFKA_PORT"
   log "broker already up on $broker"
 else
   log "starting tansu on $broker (sqlite storage in $VIGIL_RUN_DIR/tansu)"
