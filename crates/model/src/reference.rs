@@ -88,17 +88,24 @@ pub fn psi(expected: &Histogram, actual: &Histogram) -> Option<f64> {
     if expected.edges != actual.edges || expected.total() == 0 || actual.total() == 0 {
         return None;
     }
-    let e = expected.proportions();
-    let a = actual.proportions();
-    Some(
-        e.iter()
-            .zip(&a)
-            .map(|(&e, &a)| {
-                let (e, a) = (e.max(EPSILON), a.max(EPSILON));
-                (a - e) * (a / e).ln()
-            })
-            .sum(),
-    )
+    Some(psi_fractions(
+        &expected.proportions(),
+        &actual.proportions(),
+    ))
+}
+
+/// PSI of two aligned vectors of bin proportions (each summing to 1), empty bins smoothed
+/// to [`EPSILON`]. The one formula behind [`psi`] and the feature profiles' PSI.
+pub(crate) fn psi_fractions(expected: &[f64], actual: &[f64]) -> f64 {
+    debug_assert_eq!(expected.len(), actual.len(), "psi of misaligned bins");
+    expected
+        .iter()
+        .zip(actual)
+        .map(|(&e, &a)| {
+            let (e, a) = (e.max(EPSILON), a.max(EPSILON));
+            (a - e) * (a / e).ln()
+        })
+        .sum()
 }
 
 #[cfg(test)]

@@ -136,19 +136,19 @@ pub fn train(
     };
     put(
         "validation_roc_auc",
-        model::eval::roc_auc(&val_scores, &val_labels),
+        model::metrics::roc_auc(&val_scores, &val_labels),
     );
     put(
         "validation_average_precision",
-        model::eval::average_precision(&val_scores, &val_labels),
+        model::metrics::average_precision(&val_scores, &val_labels),
     );
     put(
         "test_roc_auc",
-        model::eval::roc_auc(&test_scores, &test_labels),
+        model::metrics::roc_auc(&test_scores, &test_labels),
     );
     put(
         "test_average_precision",
-        model::eval::average_precision(&test_scores, &test_labels),
+        model::metrics::average_precision(&test_scores, &test_labels),
     );
     put(
         "test_fraud_rate",

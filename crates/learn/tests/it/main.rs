@@ -1,0 +1,3 @@
+//! Integration tests of the training library (one binary per crate).
+
+mod parity;
