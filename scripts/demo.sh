@@ -32,7 +32,7 @@ log "1/6 generating 30 days of labelled history (seed 7) into $DEMO_DIR/history"
 
 log "2/6 training and registering a model (promoted to 'production' if it passes the gate)"
 "$BIN/vigil-trainer" train --lake "$DEMO_DIR/history/lake" --registry "$DEMO_DIR/registry" \
-  --promote production >"$DEMO_DIR/train.json" 2>"$DEMO_DIR/logs-train.txt"
+  --work-dir "$DEMO_DIR/trainset" --promote production >"$DEMO_DIR/train.json" 2>"$DEMO_DIR/logs-train.txt"
 VERSION="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["version"])' "$DEMO_DIR/train.json")"
 AUC="$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["metrics"]["test_roc_auc"],4))' "$DEMO_DIR/train.json")"
 
@@ -61,8 +61,8 @@ log "5/6 grpcurl against inference"
 "$GRPCURL" -plaintext "127.0.0.1:${GRPC_PORT[inference]}" list
 NOW="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 TXN="{\"transaction\":{\"transactionId\":\"demo-1\",\"userId\":\"u000042\",\"amount\":{\"minorUnits\":129900,\"currency\":\"EUR\"},\"merchantId\":\"m-demo\",\"merchantCategory\":\"5732\",\"channel\":\"CHANNEL_ONLINE\",\"deviceId\":\"never-seen\",\"country\":\"BR\",\"eventTime\":\"$NOW\"}}"
-echo "grpcurl -plaintext -d '$TXN' 127.0.0.1:${GRPC_PORT[inference]} vigil.v1.InferenceService/Score"
-"$GRPCURL" -plaintext -d "$TXN" "127.0.0.1:${GRPC_PORT[inference]}" vigil.v1.InferenceService/Score | tee "$DEMO_DIR/score.json"
+echo "grpcurl -plaintext -emit-defaults -d '$TXN' 127.0.0.1:${GRPC_PORT[inference]} vigil.v1.InferenceService/Score"
+"$GRPCURL" -plaintext -emit-defaults -d "$TXN" "127.0.0.1:${GRPC_PORT[inference]}" vigil.v1.InferenceService/Score | tee "$DEMO_DIR/score.json"
 log "a malformed transaction is refused with the field named:"
 "$GRPCURL" -plaintext -d "${TXN/EUR/euro}" "127.0.0.1:${GRPC_PORT[ingest]}" vigil.v1.IngestService/Submit 2>&1 | sed 's/^/    /' || true
 

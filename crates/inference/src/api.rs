@@ -137,8 +137,7 @@ mod tests {
     use crate::slot::Active;
     use crate::source::SourceError;
     use model::linear::LogisticModel;
-    use model::manifest::{Manifest, ModelKind, Splits, Window};
-    use model::reference::Histogram;
+    use model::manifest::Manifest;
     use proto::v1::FeatureVector;
 
     /// A feature source answering a fixed vector, or failing.
@@ -161,40 +160,20 @@ mod tests {
 
     fn scorer(source: Fixed, dir: &std::path::Path) -> Scorer<Fixed> {
         let n = features::FEATURES.len();
-        let w = Window {
-            start_ms: 0,
-            end_ms: 1,
-        };
         let manifest = Manifest {
             model_id: "m".into(),
             version: "v7".into(),
-            kind: ModelKind::LogisticRegression,
-            created_at_ms: 0,
             feature_set_version: features::FEATURE_SET_VERSION.into(),
             schema_hash: features::schema_hash().into(),
             feature_names: features::FEATURES
                 .iter()
                 .map(|f| f.name.to_owned())
                 .collect(),
-            splits: Splits {
-                train: w,
-                validation: w,
-                test: w,
-                train_rows: 1,
-                validation_rows: 1,
-                test_rows: 1,
-            },
-            data_fingerprint: String::new(),
-            params: Default::default(),
-            metrics: Default::default(),
             thresholds: model::Thresholds {
                 review: 0.5,
                 block: 0.9,
             },
-            reference_scores: Histogram::uniform(4),
-            code_version: "test".into(),
-            files: Default::default(),
-            model_file: String::new(),
+            ..Manifest::default()
         };
         // Only the first feature (amount_log) matters: weight 1 on the raw value.
         let mut weights = vec![0.0; n];
@@ -205,7 +184,7 @@ mod tests {
             weights,
             intercept: -5.0,
         };
-        model::write_artifact(dir, manifest, &m).unwrap();
+        model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m)).unwrap();
         let active = Active {
             reference: registry::ModelRef {
                 model_id: "m".into(),

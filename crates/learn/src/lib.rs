@@ -8,6 +8,11 @@
 
 pub mod gbdt;
 pub mod logistic;
+pub mod pipeline;
+
+/// The code that trained a model: crate version and, when built from a git checkout, the
+/// commit (set by `build.rs`).
+pub const CODE_VERSION: &str = env!("VIGIL_CODE_VERSION");
 
 /// A borrowed, row-major feature matrix with its labels.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +36,8 @@ pub enum LearnError {
     Data(String),
     #[error("{0}")]
     Engine(String),
+    #[error("refused: {0}")]
+    Protocol(String),
     #[error(transparent)]
     Model(#[from] model::ModelError),
 }

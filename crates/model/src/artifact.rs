@@ -4,24 +4,39 @@ use crate::ModelError;
 use crate::linear::LogisticModel;
 use crate::manifest::{Manifest, ModelKind};
 use crate::policy::Decision;
+use crate::trees::TreeEnsemble;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// File name of the manifest inside an artifact directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 const LOGISTIC_FILE: &str = "logistic.json";
+const TREES_FILE: &str = "model.lgb.txt";
 
 /// The outcome of scoring one vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
+    /// Calibrated probability of fraud (what the thresholds apply to).
     pub probability: f64,
+    /// The model's own, uncalibrated output (log-odds for both model kinds).
+    pub raw_score: f64,
     pub decision: Decision,
-    /// The features that pushed the score the most, largest |contribution| first.
+    /// The features that pushed the score the most, largest |contribution| first, in log-odds
+    /// (TreeSHAP values for trees, coefficient × standardised value for logistic regression).
     pub reasons: Vec<(String, f64)>,
 }
 
 enum Scorer {
     Logistic(LogisticModel),
+    Trees(TreeEnsemble),
+}
+
+/// The model file to write with a manifest.
+#[derive(Debug, Clone, Copy)]
+pub enum ModelFile<'a> {
+    Logistic(&'a LogisticModel),
+    /// LightGBM's text model; parsed here so a file the scorer cannot read is never written.
+    LightGbm(&'a str),
 }
 
 /// A verified model, ready to score.
@@ -57,37 +72,60 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     })
 }
 
-/// Writes a logistic model and its manifest into `dir`; fills `manifest.files`/`model_file`.
+/// Writes the model file and its manifest into `dir`; fills `kind`, `files` and `model_file`.
 pub fn write_artifact(
     dir: &Path,
     mut manifest: Manifest,
-    model: &LogisticModel,
+    model: ModelFile<'_>,
 ) -> Result<Manifest, ModelError> {
-    model.validate().map_err(ModelError::Invalid)?;
     manifest
         .thresholds
         .validate()
         .map_err(ModelError::Invalid)?;
+    let (kind, file, bytes) = match model {
+        ModelFile::Logistic(m) => {
+            m.validate().map_err(ModelError::Invalid)?;
+            let bytes = serde_json::to_vec_pretty(m).map_err(|source| ModelError::Json {
+                path: LOGISTIC_FILE.into(),
+                source,
+            })?;
+            (ModelKind::LogisticRegression, LOGISTIC_FILE, bytes)
+        }
+        ModelFile::LightGbm(text) => {
+            let ensemble = TreeEnsemble::from_lightgbm(text)?;
+            check_names(&manifest, ensemble.feature_names())?;
+            (
+                ModelKind::GradientBoostedTrees,
+                TREES_FILE,
+                text.as_bytes().to_vec(),
+            )
+        }
+    };
     std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
         path: dir.display().to_string(),
         source,
     })?;
-    let bytes = serde_json::to_vec_pretty(model).map_err(|source| ModelError::Json {
-        path: LOGISTIC_FILE.into(),
-        source,
-    })?;
-    write(&dir.join(LOGISTIC_FILE), &bytes)?;
-    manifest.kind = ModelKind::LogisticRegression;
-    manifest.model_file = LOGISTIC_FILE.into();
-    manifest
-        .files
-        .insert(LOGISTIC_FILE.into(), sha256_hex(&bytes));
+    write(&dir.join(file), &bytes)?;
+    manifest.kind = kind;
+    manifest.model_file = file.into();
+    manifest.files.insert(file.into(), sha256_hex(&bytes));
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|source| ModelError::Json {
         path: MANIFEST_FILE.into(),
         source,
     })?;
     write(&dir.join(MANIFEST_FILE), &bytes)?;
     Ok(manifest)
+}
+
+/// The model file must name the manifest's features, in the same order.
+fn check_names(manifest: &Manifest, model_names: &[String]) -> Result<(), ModelError> {
+    if model_names != manifest.feature_names.as_slice() {
+        return Err(ModelError::Invalid(format!(
+            "the model file's features {model_names:?} differ from the manifest's {:?}",
+            manifest.feature_names
+        )));
+    }
+    Ok(())
 }
 
 impl LoadedModel {
@@ -143,6 +181,14 @@ impl LoadedModel {
                 }
                 Scorer::Logistic(m)
             }
+            ModelKind::GradientBoostedTrees => {
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ModelError::Invalid(format!("{} is not UTF-8 text", manifest.model_file))
+                })?;
+                let ensemble = TreeEnsemble::from_lightgbm(&text)?;
+                check_names(&manifest, ensemble.feature_names())?;
+                Scorer::Trees(ensemble)
+            }
         };
         Ok(LoadedModel { manifest, scorer })
     }
@@ -170,13 +216,34 @@ impl LoadedModel {
                 actual: values.len(),
             });
         }
-        let Scorer::Logistic(m) = &self.scorer;
-        let probability = m.predict(values);
-        let mut reasons: Vec<(usize, f64)> = m.contributions(values).enumerate().collect();
+        let (raw_score, contributions) = match &self.scorer {
+            Scorer::Logistic(m) => (
+                m.logit(values),
+                if max_reasons > 0 {
+                    m.contributions(values).collect()
+                } else {
+                    Vec::new()
+                },
+            ),
+            Scorer::Trees(t) => (
+                t.raw_score(values)?,
+                if max_reasons > 0 {
+                    let mut phi = t.contributions(values)?;
+                    phi.pop(); // the expected value, not a feature
+                    phi
+                } else {
+                    Vec::new()
+                },
+            ),
+        };
+        let uncalibrated = crate::linear::sigmoid(raw_score);
+        let probability = self.manifest.calibration.apply(uncalibrated);
+        let mut reasons: Vec<(usize, f64)> = contributions.into_iter().enumerate().collect();
         reasons.sort_unstable_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
         reasons.truncate(max_reasons);
         Ok(Scored {
             probability,
+            raw_score,
             decision: self.manifest.thresholds.decide(probability),
             reasons: reasons
                 .into_iter()
@@ -189,42 +256,20 @@ impl LoadedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Splits, Window};
+    use crate::calibration::Calibrator;
     use crate::policy::Thresholds;
-    use crate::reference::Histogram;
 
     fn manifest() -> Manifest {
-        let w = Window {
-            start_ms: 0,
-            end_ms: 1,
-        };
         Manifest {
             model_id: "m".into(),
             version: "1".into(),
-            kind: ModelKind::LogisticRegression,
-            created_at_ms: 0,
-            feature_set_version: "v1".into(),
             schema_hash: "abc".into(),
             feature_names: vec!["a".into(), "b".into()],
-            splits: Splits {
-                train: w,
-                validation: w,
-                test: w,
-                train_rows: 1,
-                validation_rows: 1,
-                test_rows: 1,
-            },
-            data_fingerprint: "f".into(),
-            params: Default::default(),
-            metrics: Default::default(),
             thresholds: Thresholds {
                 review: 0.5,
                 block: 0.9,
             },
-            reference_scores: Histogram::uniform(10),
-            code_version: "test".into(),
-            files: Default::default(),
-            model_file: String::new(),
+            ..Manifest::default()
         }
     }
 
@@ -240,7 +285,7 @@ mod tests {
     #[test]
     fn round_trips_and_scores_with_reasons() {
         let dir = tempfile::tempdir().unwrap();
-        write_artifact(dir.path(), manifest(), &model()).unwrap();
+        write_artifact(dir.path(), manifest(), ModelFile::Logistic(&model())).unwrap();
         let loaded = LoadedModel::load(dir.path()).unwrap();
         let s = loaded.score("abc", &[3.0, 1.0], 1).unwrap();
         assert_eq!(s.decision, Decision::Block);
@@ -250,7 +295,7 @@ mod tests {
     #[test]
     fn refuses_other_schemas_and_tampered_files() {
         let dir = tempfile::tempdir().unwrap();
-        write_artifact(dir.path(), manifest(), &model()).unwrap();
+        write_artifact(dir.path(), manifest(), ModelFile::Logistic(&model())).unwrap();
         let loaded = LoadedModel::load(dir.path()).unwrap();
         assert!(matches!(
             loaded.score("other", &[0.0, 0.0], 0),
@@ -267,5 +312,42 @@ mod tests {
         std::fs::write(&path, tampered).unwrap();
         let err = LoadedModel::load(dir.path()).unwrap_err();
         assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
+    }
+
+    #[test]
+    fn trees_round_trip_with_calibration_and_shap_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = manifest();
+        // Calibration maps the model's probability p to p/2: thresholds apply after it.
+        m.calibration = Calibrator::Isotonic {
+            x: vec![0.0, 1.0],
+            y: vec![0.0, 0.5],
+        };
+        m.thresholds = Thresholds {
+            review: 0.25,
+            block: 0.3,
+        };
+        let written =
+            write_artifact(dir.path(), m, ModelFile::LightGbm(crate::trees::TEST_MODEL)).unwrap();
+        assert_eq!(written.kind, ModelKind::GradientBoostedTrees);
+        let loaded = LoadedModel::load(dir.path()).unwrap();
+        // Row (1, 0.7): raw 0.3 + 0.05 = 0.35 → p = sigmoid(0.35) ≈ 0.5866 → calibrated ≈ 0.2933.
+        let s = loaded.score("abc", &[1.0, 0.7], 2).unwrap();
+        assert!((s.raw_score - 0.35).abs() < 1e-12);
+        let p = 1.0 / (1.0 + (-0.35f64).exp());
+        assert!((s.probability - p / 2.0).abs() < 1e-12, "{}", s.probability);
+        assert_eq!(s.decision, Decision::Review);
+        assert_eq!(s.reasons.len(), 2);
+        assert_eq!(s.reasons[0].0, "a", "{:?}", s.reasons);
+        // A model whose features differ from the manifest's is refused at write time.
+        let mut other = manifest();
+        other.feature_names = vec!["a".into(), "c".into()];
+        let err = write_artifact(
+            &dir.path().join("x"),
+            other,
+            ModelFile::LightGbm(crate::trees::TEST_MODEL),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("differ"), "{err}");
     }
 }

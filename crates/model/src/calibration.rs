@@ -26,10 +26,11 @@ pub enum CalibrationError {
 
 /// A fitted calibration map. Serialised with a `method` tag, e.g.
 /// `{"method":"platt","a":1.3,"b":-2.0}`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Calibrator {
     /// The score already is a probability.
+    #[default]
     Identity,
     /// `p = sigmoid(a · score + b) = 1 / (1 + exp(−(a · score + b)))`. A score that grows
     /// with fraud gives `a > 0`. Platt's paper writes `1 / (1 + exp(A · f + B))`, i.e.

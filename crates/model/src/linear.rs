@@ -50,18 +50,24 @@ impl LogisticModel {
         self.weights.is_empty()
     }
 
-    /// Per-feature contributions to the log-odds (excluding the intercept).
+    /// Per-feature contributions to the log-odds (excluding the intercept). A missing value
+    /// (NaN) contributes nothing: it is imputed with the training mean, as in training.
     pub fn contributions(&self, x: &[f64]) -> impl Iterator<Item = f64> {
         x.iter()
             .zip(&self.means)
             .zip(&self.scales)
             .zip(&self.weights)
-            .map(|(((x, m), s), w)| w * (x - m) / s)
+            .map(|(((x, m), s), w)| if x.is_finite() { w * (x - m) / s } else { 0.0 })
+    }
+
+    /// Log-odds of fraud.
+    pub fn logit(&self, x: &[f64]) -> f64 {
+        self.intercept + self.contributions(x).sum::<f64>()
     }
 
     /// Probability of fraud.
     pub fn predict(&self, x: &[f64]) -> f64 {
-        sigmoid(self.intercept + self.contributions(x).sum::<f64>())
+        sigmoid(self.logit(x))
     }
 }
 

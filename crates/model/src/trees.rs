@@ -611,6 +611,12 @@ fn unwound_path_sum(path: &[PathElement], depth: usize, index: usize) -> f64 {
     total * (depth + 1) as f64
 }
 
+/// Two hand-written trees over features (a, b), shared by this crate's tests:
+/// tree 0: a <= 1.5 ? (b <= 0.5 ? 0.1 : 0.3) : -0.2   (NaN in `a` goes left: missing type NaN, default left)
+/// tree 1: a single leaf 0.05
+#[cfg(test)]
+pub(crate) const TEST_MODEL: &str = tests::MODEL;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,7 +624,7 @@ mod tests {
     /// Two hand-written trees over features (a, b):
     /// tree 0: a <= 1.5 ? (b <= 0.5 ? 0.1 : 0.3) : -0.2   (NaN in `a` goes left: missing type NaN, default left)
     /// tree 1: a single leaf 0.05
-    const MODEL: &str = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=1\nobjective=binary sigmoid:1\nfeature_names=a b\nfeature_infos=[0:3] [0:1]\ntree_sizes=1 1\n\nTree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=0 1\nsplit_gain=1 1\nthreshold=1.5 0.5\ndecision_type=10 2\nleft_child=1 -1\nright_child=-3 -2\nleaf_value=0.1 0.3 -0.2\nleaf_weight=1 1 1\nleaf_count=30 10 60\ninternal_value=0 0\ninternal_weight=1 1\ninternal_count=100 40\nis_linear=0\nshrinkage=1\n\n\nTree=1\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\ndecision_type=\nleft_child=\nright_child=\nleaf_value=0.05\nleaf_weight=\nleaf_count=\ninternal_value=\ninternal_weight=\ninternal_count=\nis_linear=0\nshrinkage=1\n\n\nend of trees\n\nparameters:\nend of parameters\n";
+    pub(super) const MODEL: &str = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx=1\nobjective=binary sigmoid:1\nfeature_names=a b\nfeature_infos=[0:3] [0:1]\ntree_sizes=1 1\n\nTree=0\nnum_leaves=3\nnum_cat=0\nsplit_feature=0 1\nsplit_gain=1 1\nthreshold=1.5 0.5\ndecision_type=10 2\nleft_child=1 -1\nright_child=-3 -2\nleaf_value=0.1 0.3 -0.2\nleaf_weight=1 1 1\nleaf_count=30 10 60\ninternal_value=0 0\ninternal_weight=1 1\ninternal_count=100 40\nis_linear=0\nshrinkage=1\n\n\nTree=1\nnum_leaves=1\nnum_cat=0\nsplit_feature=\nsplit_gain=\nthreshold=\ndecision_type=\nleft_child=\nright_child=\nleaf_value=0.05\nleaf_weight=\nleaf_count=\ninternal_value=\ninternal_weight=\ninternal_count=\nis_linear=0\nshrinkage=1\n\n\nend of trees\n\nparameters:\nend of parameters\n";
 
     #[test]
     fn evaluates_hand_written_trees() {

@@ -116,7 +116,8 @@ impl Registry {
         &self.root
     }
 
-    fn version_dir(&self, m: &ModelRef) -> PathBuf {
+    /// The directory of a registered version (its artifact and report).
+    pub fn version_dir(&self, m: &ModelRef) -> PathBuf {
         self.root.join("models").join(&m.model_id).join(&m.version)
     }
 

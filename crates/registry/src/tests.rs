@@ -1,41 +1,19 @@
 use super::*;
 use model::linear::LogisticModel;
-use model::manifest::{Manifest, ModelKind, Splits, Window};
+use model::manifest::Manifest;
 use model::policy::Thresholds;
-use model::reference::Histogram;
 
 fn write(dir: &Path, version: &str) -> Result<(), ModelError> {
-    let w = Window {
-        start_ms: 0,
-        end_ms: 1,
-    };
     let manifest = Manifest {
         model_id: "fraud".into(),
         version: version.into(),
-        kind: ModelKind::LogisticRegression,
-        created_at_ms: 0,
-        feature_set_version: "v1".into(),
         schema_hash: "h".into(),
         feature_names: vec!["x".into()],
-        splits: Splits {
-            train: w,
-            validation: w,
-            test: w,
-            train_rows: 1,
-            validation_rows: 1,
-            test_rows: 1,
-        },
-        data_fingerprint: "f".into(),
-        params: Default::default(),
-        metrics: Default::default(),
         thresholds: Thresholds {
             review: 0.5,
             block: 0.9,
         },
-        reference_scores: Histogram::uniform(4),
-        code_version: "test".into(),
-        files: Default::default(),
-        model_file: String::new(),
+        ..Manifest::default()
     };
     let m = LogisticModel {
         means: vec![0.0],
@@ -43,7 +21,7 @@ fn write(dir: &Path, version: &str) -> Result<(), ModelError> {
         weights: vec![1.0],
         intercept: 0.0,
     };
-    model::write_artifact(dir, manifest, &m).map(|_| ())
+    model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m)).map(|_| ())
 }
 
 #[test]

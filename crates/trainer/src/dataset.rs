@@ -3,7 +3,6 @@
 
 use domain::{Label, Transaction};
 use features::UserState;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// One labelled example.
@@ -22,21 +21,6 @@ pub struct TrainingSet {
     pub rows: Vec<Row>,
     /// Transactions without a label (not used for training).
     pub unlabelled: usize,
-}
-
-impl TrainingSet {
-    /// sha256 over ids, labels and values: same data ⇒ same fingerprint.
-    pub fn fingerprint(&self) -> String {
-        let mut h = Sha256::new();
-        for r in &self.rows {
-            h.update(r.transaction_id.as_bytes());
-            h.update([u8::from(r.label)]);
-            for v in &r.values {
-                h.update(v.to_le_bytes());
-            }
-        }
-        hex::encode(h.finalize())
-    }
 }
 
 /// Replays `transactions` (must be in event-time order, as [`lake::LakeReader::transactions`]
@@ -67,4 +51,65 @@ pub fn build(transactions: &[Transaction], labels: &[Label]) -> TrainingSet {
         }
     }
     set
+}
+
+/// Writes `set` as a generic training set in `dir` (Parquet + `trainset.json`) with Vigil's
+/// feature names; returns the manifest path.
+pub fn write_set(
+    set: &TrainingSet,
+    dir: &std::path::Path,
+    label_delay_ms: i64,
+) -> Result<std::path::PathBuf, trainset::TrainsetError> {
+    let spec = trainset::NumericSetSpec {
+        name: format!("vigil-{}", features::FEATURE_SET_VERSION),
+        entity_column: "user_id".into(),
+        time_column: "event_time_ms".into(),
+        label_column: "is_fraud".into(),
+        label_delay_ms,
+        feature_names: features::FEATURES
+            .iter()
+            .map(|f| f.name.to_owned())
+            .collect(),
+    };
+    let rows = set.rows.iter().map(|r| trainset::RowRef {
+        entity: &r.user_id,
+        time_ms: r.event_time_ms,
+        label: r.label,
+        features: &r.values,
+    });
+    Ok(trainset::write_numeric(dir, &spec, rows)?.manifest_path)
+}
+
+/// Lake → point-in-time vectors → a training set in `dir` (replaced if present).
+pub async fn build_set_from_lake(
+    lake_path: &std::path::Path,
+    dir: &std::path::Path,
+    label_delay_ms: i64,
+) -> Result<std::path::PathBuf, crate::TrainError> {
+    let task = |e: String| crate::TrainError::Task(e);
+    let reader = lake::LakeReader::open(lake_path)
+        .await
+        .map_err(|e| task(e.to_string()))?;
+    let transactions = reader
+        .transactions()
+        .await
+        .map_err(|e| task(e.to_string()))?;
+    let labels = reader.labels().await.map_err(|e| task(e.to_string()))?;
+    tracing::info!(
+        transactions = transactions.len(),
+        labels = labels.len(),
+        "lake read; computing point-in-time features"
+    );
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let set = build(&transactions, &labels);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| task(format!("clearing {}: {e}", dir.display())))?;
+        }
+        let path = write_set(&set, &dir, label_delay_ms)?;
+        tracing::info!(rows = set.rows.len(), unlabelled = set.unlabelled, path = %path.display(), "training set written");
+        Ok(path)
+    })
+    .await
+    .map_err(|e| task(format!("dataset task: {e}")))?
 }

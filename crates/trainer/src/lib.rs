@@ -1,100 +1,45 @@
-//! The trainer: turns the lake into a registered model.
+//! The trainer: turns the lake (or any conforming training set) into a registered model.
 //!
 //! [`dataset`] builds a point-in-time training set by replaying lake transactions through the
-//! `features` crate; [`train`] fits, evaluates and describes the model; [`train_from_lake`]
-//! ties them to the lake and the registry (register the version, then move the alias if the
-//! promotion gate passes). The same job runs from the CLI (`vigil-trainer train`) and from the
-//! `TrainerService.Train` RPC.
+//! `features` crate and writes it as a generic training set (Parquet + `trainset.json`);
+//! [`train`] runs `learn::pipeline` on a set, writes the artifact and its report into the
+//! registry and applies the promotion gate. The same job runs from the CLI
+//! (`vigil-trainer build-set`, `vigil-trainer train`) and from the `TrainerService.Train` RPC.
 
 pub mod dataset;
+mod reporting;
 mod service;
 pub mod train;
 
 pub use service::{Config, run};
+pub use train::{Outcome, TrainError, train_set};
 
-use registry::{ModelRef, Registry};
-use std::collections::BTreeMap;
+use learn::pipeline::TrainConfig;
+use registry::Registry;
 use std::path::Path;
-use train::{TrainError, TrainOptions};
 
-/// The result of a training job.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Outcome {
-    pub model: ModelRef,
-    pub metrics: BTreeMap<String, f64>,
-    /// The alias moved to the new version, if the gate passed.
-    pub promoted_to: Option<String>,
-    pub rows: u64,
-}
+/// Default gap between windows: the median fraud-report delay of Vigil's data (3 days).
+pub const DEFAULT_LABEL_DELAY_MS: i64 = 3 * 86_400_000;
 
-/// Errors of a training job.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Lake(#[from] lake::LakeError),
-    #[error(transparent)]
-    Train(#[from] TrainError),
-    #[error(transparent)]
-    Registry(#[from] registry::RegistryError),
-}
-
-impl From<model::ModelError> for JobError {
-    fn from(e: model::ModelError) -> Self {
-        JobError::Registry(e.into())
-    }
-}
-
-/// Promotion gate: the alias moves only when test ROC-AUC reaches this.
-pub const MIN_TEST_AUC: f64 = 0.6;
-
-/// Reads the lake, trains, registers; moves `promote_to` when the gate passes.
+/// Reads the lake, writes a training set under `work_dir`, trains and registers.
 pub async fn train_from_lake(
     lake_path: &Path,
+    work_dir: &Path,
     registry: &Registry,
-    opts: &TrainOptions,
+    config: &TrainConfig,
+    label_delay_ms: i64,
     promote_to: Option<&str>,
     now_ms: i64,
-) -> Result<Outcome, JobError> {
-    let reader = lake::LakeReader::open(lake_path).await?;
-    let transactions = reader.transactions().await?;
-    let labels = reader.labels().await?;
-    tracing::info!(
-        transactions = transactions.len(),
-        labels = labels.len(),
-        "lake read"
+) -> Result<Outcome, TrainError> {
+    let manifest = dataset::build_set_from_lake(lake_path, work_dir, label_delay_ms).await?;
+    let (registry, config, promote) = (
+        registry.clone(),
+        config.clone(),
+        promote_to.map(str::to_owned),
     );
-    let set = tokio::task::spawn_blocking(move || dataset::build(&transactions, &labels))
-        .await
-        .map_err(|e| TrainError::Fit(format!("dataset task: {e}")))?;
-    let rows = set.rows.len() as u64;
-    let mut trained = None;
-    let model = registry.register(
-        &opts.model_id,
-        now_ms,
-        |dir, version| -> Result<(), JobError> {
-            let (manifest, m) = train::train(&set, opts, now_ms, version)?;
-            let manifest = model::write_artifact(dir, manifest, &m)?;
-            trained = Some(manifest.metrics);
-            Ok(())
-        },
-    )?;
-    let metrics = trained.unwrap_or_default();
-    let auc = metrics.get("test_roc_auc").copied().unwrap_or(0.0);
-    let promoted_to = match promote_to {
-        Some(alias) if auc >= MIN_TEST_AUC => {
-            registry.set_alias(alias, &model, now_ms)?;
-            Some(alias.to_owned())
-        }
-        Some(alias) => {
-            tracing::warn!(auc, alias, "promotion gate failed: alias not moved");
-            None
-        }
-        None => None,
-    };
-    Ok(Outcome {
-        model,
-        metrics,
-        promoted_to,
-        rows,
+    tokio::task::spawn_blocking(move || {
+        train_set(&manifest, &registry, &config, promote.as_deref(), now_ms)
     })
+    .await
+    .map_err(|e| TrainError::Task(format!("training task: {e}")))?
 }

@@ -1,15 +1,46 @@
-//! `vigil-trainer`: the trainer service, or `vigil-trainer train …` to run one job and exit.
-use clap::Parser;
+//! `vigil-trainer`: the trainer service, or one job from the command line:
+//! `vigil-trainer build-set …` (lake → training set) and `vigil-trainer train …`.
+use clap::{Args, Parser, Subcommand};
+use learn::pipeline::{Policy, TrainConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Runs one training job: lake → model → registry.
 #[derive(Debug, Parser)]
-#[command(name = "vigil-trainer train")]
+#[command(name = "vigil-trainer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Lake → point-in-time feature vectors → a generic training set (Parquet + trainset.json).
+    BuildSet {
+        #[arg(long, env = "VIGIL_LAKE__PATH")]
+        lake: PathBuf,
+        /// Output directory (replaced if present).
+        #[arg(long)]
+        out: PathBuf,
+        /// Label delay recorded in the set (the gap the trainer leaves between windows).
+        #[arg(long, default_value_t = 3.0)]
+        label_delay_days: f64,
+    },
+    /// Trains on a training set (or on the lake), registers the model and its report.
+    Train(TrainArgs),
+}
+
+#[derive(Debug, Args)]
 struct TrainArgs {
-    /// Lake root directory.
+    /// A training set's `trainset.json` (any conforming Parquet set).
+    #[arg(long, conflicts_with = "lake", required_unless_present = "lake")]
+    trainset: Option<PathBuf>,
+    /// Or the lake: a training set is built first (into `--work-dir`).
     #[arg(long, env = "VIGIL_LAKE__PATH")]
-    lake: PathBuf,
+    lake: Option<PathBuf>,
+    #[arg(long, default_value = "run/trainer-work")]
+    work_dir: PathBuf,
+    #[arg(long, default_value_t = 3.0)]
+    label_delay_days: f64,
     /// Registry root directory.
     #[arg(long, env = "VIGIL_REGISTRY__PATH")]
     registry: PathBuf,
@@ -18,14 +49,27 @@ struct TrainArgs {
     promote: Option<String>,
     #[arg(long, default_value = "vigil-fraud")]
     model_id: String,
+    /// BLOCK where the validation false-positive rate stays at or under this.
+    #[arg(long, default_value_t = Policy::default().block_max_fpr)]
+    block_max_fpr: f64,
+    /// REVIEW at most this share of validation transactions.
+    #[arg(long, default_value_t = Policy::default().review_alert_budget)]
+    review_alert_budget: f64,
+    /// Forward-chaining CV folds inside the training window (0 = skip).
+    #[arg(long, default_value_t = TrainConfig::default().cv_folds)]
+    cv_folds: usize,
 }
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() != Some("train") {
+    let first = std::env::args().nth(1);
+    if !matches!(
+        first.as_deref(),
+        Some("train" | "build-set" | "help" | "--help" | "-h")
+    ) {
         return service_runtime::launch("trainer", trainer::run);
     }
-    let args = TrainArgs::parse_from(std::env::args().skip(1));
-    let _ = tracing_subscriber_init();
+    let cli = Cli::parse();
+    let _telemetry = tracing_subscriber_init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -33,38 +77,69 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        let registry = match registry::Registry::open(&args.registry) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("vigil-trainer: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let opts = trainer::train::TrainOptions {
-            model_id: args.model_id,
-            ..Default::default()
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        match trainer::train_from_lake(&args.lake, &registry, &opts, args.promote.as_deref(), now)
-            .await
-        {
-            Ok(outcome) => {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&outcome).unwrap_or_default()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("vigil-trainer: training failed: {e}");
-                ExitCode::FAILURE
+    let days = |d: f64| (d * 86_400_000.0) as i64;
+    let result: Result<String, String> = runtime.block_on(async {
+        match cli.command {
+            Command::BuildSet {
+                lake,
+                out,
+                label_delay_days,
+            } => trainer::dataset::build_set_from_lake(&lake, &out, days(label_delay_days))
+                .await
+                .map(|p| p.display().to_string())
+                .map_err(|e| e.to_string()),
+            Command::Train(args) => {
+                let registry =
+                    registry::Registry::open(&args.registry).map_err(|e| e.to_string())?;
+                let config = TrainConfig {
+                    model_id: args.model_id,
+                    cv_folds: args.cv_folds,
+                    policy: Policy {
+                        block_max_fpr: args.block_max_fpr,
+                        review_alert_budget: args.review_alert_budget,
+                    },
+                    ..TrainConfig::default()
+                };
+                let now = service_runtime::clock::now_ms();
+                let outcome = match (args.trainset, args.lake) {
+                    (Some(set), _) => {
+                        let promote = args.promote.clone();
+                        tokio::task::spawn_blocking(move || {
+                            trainer::train_set(&set, &registry, &config, promote.as_deref(), now)
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                    }
+                    (None, Some(lake)) => {
+                        trainer::train_from_lake(
+                            &lake,
+                            &args.work_dir,
+                            &registry,
+                            &config,
+                            days(args.label_delay_days),
+                            args.promote.as_deref(),
+                            now,
+                        )
+                        .await
+                    }
+                    (None, None) => return Err("give --trainset or --lake".into()),
+                };
+                outcome
+                    .map(|o| serde_json::to_string_pretty(&o).unwrap_or_default())
+                    .map_err(|e| format!("training failed: {e}"))
             }
         }
-    })
+    });
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vigil-trainer: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn tracing_subscriber_init()

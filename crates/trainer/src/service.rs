@@ -1,7 +1,7 @@
 //! The trainer as a gRPC service: `Train` starts a job in a tracked task and returns its run
 //! id at once; `GetRun` reports progress and the result.
 
-use crate::train::TrainOptions;
+use learn::pipeline::TrainConfig;
 use proto::v1::trainer_service_server::{TrainerService, TrainerServiceServer};
 use proto::v1::{GetRunRequest, Run, RunStatus, TrainRequest, TrainResponse};
 use registry::Registry;
@@ -43,6 +43,13 @@ pub struct TrainerSettings {
     pub model_id: String,
     /// Alias moved by a successful run unless the request names another.
     pub promote_to: String,
+    /// Where training sets are built from the lake before each run.
+    pub work_dir: std::path::PathBuf,
+    /// Gap left between train, validation and test windows (≥ the label delay).
+    pub label_delay_ms: i64,
+    /// The protocol: split, GBDT parameters, calibration, decision policy
+    /// (`[trainer.training.policy] block_max_fpr = 0.001`, …).
+    pub training: TrainConfig,
 }
 
 impl Default for TrainerSettings {
@@ -50,6 +57,9 @@ impl Default for TrainerSettings {
         TrainerSettings {
             model_id: "vigil-fraud".into(),
             promote_to: registry::stages::PRODUCTION.into(),
+            work_dir: "run/trainer-work".into(),
+            label_delay_ms: crate::DEFAULT_LABEL_DELAY_MS,
+            training: TrainConfig::default(),
         }
     }
 }
@@ -118,13 +128,17 @@ impl TrainerService for Api {
             self.registry.clone(),
             self.cfg.lake.path.clone(),
         );
-        let opts = TrainOptions {
+        let config = TrainConfig {
             model_id: self.cfg.trainer.model_id.clone(),
-            ..TrainOptions::default()
+            ..self.cfg.trainer.training.clone()
         };
+        let (work_dir, delay) = (
+            self.cfg.trainer.work_dir.join(&run_id),
+            self.cfg.trainer.label_delay_ms,
+        );
         let id = run_id.clone();
         self.tasks.spawn(async move {
-            let result = crate::train_from_lake(&lake, &registry, &opts, Some(&promote_to), now_ms()).await;
+            let result = crate::train_from_lake(&lake, &work_dir, &registry, &config, delay, Some(&promote_to), now_ms()).await;
             let Ok(mut runs) = runs.lock() else { return };
             let Some(run) = runs.get_mut(&id) else { return };
             run.finished_at = Some(proto::time::from_unix_ms(now_ms()));

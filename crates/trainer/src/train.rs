@@ -1,200 +1,177 @@
-//! Training: time-ordered split, standardisation fit on the training window only, logistic
-//! regression (linfa), evaluation, thresholds from the validation window, manifest.
+//! One training job: a generic training set → `learn::pipeline` → an artifact with its
+//! report in the registry, and the promotion gate.
 
-use crate::dataset::{Row, TrainingSet};
-use linfa::prelude::*;
-use linfa_logistic::LogisticRegression;
-use model::linear::LogisticModel;
-use model::manifest::{Manifest, ModelKind, Splits, Window};
-use model::policy::{Thresholds, threshold_for_budget};
-use model::reference::Histogram;
-use ndarray::{Array1, Array2};
+use learn::pipeline::{TrainConfig, Trained};
+use model::ModelFile;
+use registry::{ModelRef, Registry};
 use std::collections::BTreeMap;
+use std::path::Path;
+use trainset::TrainingSet;
 
-/// How to train.
-#[derive(Debug, Clone)]
-pub struct TrainOptions {
-    pub model_id: String,
-    pub max_iterations: u64,
-    /// Fraction of validation transactions the REVIEW queue may take.
-    pub review_budget: f64,
-    /// Fraction of validation transactions that may be blocked.
-    pub block_budget: f64,
-}
-
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            model_id: "vigil-fraud".into(),
-            max_iterations: 200,
-            review_budget: 0.01,
-            block_budget: 0.001,
-        }
-    }
-}
-
-/// Why training failed.
+/// Why a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("not enough labelled data: {0}")]
-    NotEnoughData(String),
-    #[error("logistic regression: {0}")]
-    Fit(String),
+    #[error(transparent)]
+    Trainset(#[from] trainset::TrainsetError),
+    #[error(transparent)]
+    Learn(#[from] learn::LearnError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error("{0}")]
+    Task(String),
 }
 
-fn window(rows: &[Row]) -> Window {
-    Window {
-        start_ms: rows.first().map_or(0, |r| r.event_time_ms),
-        end_ms: rows.last().map_or(0, |r| r.event_time_ms + 1),
+/// Promotion gate: the alias moves only when the calibrated test ROC-AUC reaches this and
+/// is not more than [`MAX_AUC_REGRESSION`] below the model currently holding the alias.
+pub const MIN_TEST_AUC: f64 = 0.6;
+pub const MAX_AUC_REGRESSION: f64 = 0.01;
+
+/// The result of a training job.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub model: ModelRef,
+    pub metrics: BTreeMap<String, f64>,
+    /// The alias moved to the new version, if the gate passed.
+    pub promoted_to: Option<String>,
+    /// Why the gate did not pass, if it did not.
+    pub gate: Option<String>,
+    pub warnings: Vec<String>,
+    pub rows: u64,
+    pub report: String,
+}
+
+/// The feature schema a set's vectors follow: Vigil's own (`features` crate) when the set
+/// has exactly its features in order, else a hash of the set's names and types.
+fn schema_of(set: &TrainingSet) -> (String, String) {
+    let names = set.feature_names();
+    let ours: Vec<&str> = features::FEATURES.iter().map(|f| f.name).collect();
+    if names == ours {
+        return (
+            features::schema_hash().into(),
+            features::FEATURE_SET_VERSION.into(),
+        );
     }
-}
-
-fn check_both_classes(name: &str, rows: &[Row]) -> Result<(), TrainError> {
-    let positives = rows.iter().filter(|r| r.label).count();
-    if positives == 0 || positives == rows.len() {
-        return Err(TrainError::NotEnoughData(format!(
-            "the {name} window ({} rows) needs both fraud and legitimate examples, has {positives} fraud",
-            rows.len()
-        )));
+    let mut h = sha2::Sha256::default();
+    for (n, t) in names.iter().zip(set.feature_types()) {
+        sha2::Digest::update(&mut h, format!("{n}:{};", t.as_str()).as_bytes());
     }
-    Ok(())
+    (
+        hex::encode(sha2::Digest::finalize(h)),
+        set.name().to_owned(),
+    )
 }
 
-/// Trains on `set` (rows in event-time order): 60 % train, 20 % validation, 20 % test, by time.
-pub fn train(
-    set: &TrainingSet,
-    opts: &TrainOptions,
+/// Trains on the set at `manifest_path`, registers the artifact (model, manifest, report)
+/// and moves `promote_to` when the gate passes. Blocking: run it off the async runtime.
+pub fn train_set(
+    manifest_path: &Path,
+    registry: &Registry,
+    config: &TrainConfig,
+    promote_to: Option<&str>,
     now_ms: i64,
-    version: &str,
-) -> Result<(Manifest, LogisticModel), TrainError> {
-    let rows = &set.rows;
-    let n = rows.len();
-    if n < 50 {
-        return Err(TrainError::NotEnoughData(format!(
-            "{n} labelled rows, need at least 50"
-        )));
-    }
-    let (a, b) = (n * 6 / 10, n * 8 / 10);
-    let (train, val, test) = (&rows[..a], &rows[a..b], &rows[b..]);
-    check_both_classes("training", train)?;
-    check_both_classes("validation", val)?;
-    check_both_classes("test", test)?;
-    let dim = features::FEATURES.len();
-
-    // Standardisation, fit on the training window only.
-    let mut means = vec![0.0; dim];
-    for r in train {
-        for (m, v) in means.iter_mut().zip(&r.values) {
-            *m += v / train.len() as f64;
-        }
-    }
-    let mut scales = vec![0.0; dim];
-    for r in train {
-        for ((s, v), m) in scales.iter_mut().zip(&r.values).zip(&means) {
-            *s += (v - m).powi(2) / train.len() as f64;
-        }
-    }
-    for s in &mut scales {
-        *s = if *s > 1e-12 { s.sqrt() } else { 1.0 };
-    }
-    let x = Array2::from_shape_fn((train.len(), dim), |(i, j)| {
-        (train[i].values[j] - means[j]) / scales[j]
-    });
-    let y: Array1<bool> = train.iter().map(|r| r.label).collect();
-    let fitted = LogisticRegression::default()
-        .max_iterations(opts.max_iterations)
-        .fit(&Dataset::new(x.clone(), y))
-        .map_err(|e| TrainError::Fit(e.to_string()))?;
-    let mut weights: Vec<f64> = fitted.params().to_vec();
-    let mut intercept = fitted.intercept();
-    // linfa's coefficients give the probability of its "positive" (larger) class; orient them
-    // so that the model predicts P(fraud) whichever class linfa picked.
-    if !fitted.labels().pos.class {
-        weights.iter_mut().for_each(|w| *w = -*w);
-        intercept = -intercept;
-    }
-    let model = LogisticModel {
-        means,
-        scales,
-        weights,
-        intercept,
-    };
-
-    let score = |rows: &[Row]| -> (Vec<f64>, Vec<bool>) {
-        (
-            rows.iter().map(|r| model.predict(&r.values)).collect(),
-            rows.iter().map(|r| r.label).collect(),
-        )
-    };
-    let (val_scores, val_labels) = score(val);
-    let (test_scores, test_labels) = score(test);
-    let mut metrics = BTreeMap::new();
-    let mut put = |name: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            metrics.insert(name.to_owned(), v);
-        }
-    };
-    put(
-        "validation_roc_auc",
-        model::metrics::roc_auc(&val_scores, &val_labels),
+) -> Result<Outcome, TrainError> {
+    let started = std::time::Instant::now();
+    let mut set = TrainingSet::load(manifest_path)?;
+    tracing::info!(
+        rows = set.len(),
+        fraud = set.positives(),
+        set = set.name(),
+        elapsed_s = started.elapsed().as_secs_f64(),
+        "[1/4] training set loaded"
     );
-    put(
-        "validation_average_precision",
-        model::metrics::average_precision(&val_scores, &val_labels),
-    );
-    put(
-        "test_roc_auc",
-        model::metrics::roc_auc(&test_scores, &test_labels),
-    );
-    put(
-        "test_average_precision",
-        model::metrics::average_precision(&test_scores, &test_labels),
-    );
-    put(
-        "test_fraud_rate",
-        Some(test_labels.iter().filter(|l| **l).count() as f64 / test.len() as f64),
-    );
-
-    let block = threshold_for_budget(&val_scores, opts.block_budget);
-    let review = threshold_for_budget(&val_scores, opts.review_budget).min(block);
-    let manifest = Manifest {
-        model_id: opts.model_id.clone(),
-        version: version.to_owned(),
-        kind: ModelKind::LogisticRegression,
-        created_at_ms: now_ms,
-        feature_set_version: features::FEATURE_SET_VERSION.into(),
-        schema_hash: features::schema_hash().into(),
-        feature_names: features::FEATURES
-            .iter()
-            .map(|f| f.name.to_owned())
-            .collect(),
-        splits: Splits {
-            train: window(train),
-            validation: window(val),
-            test: window(test),
-            train_rows: train.len() as u64,
-            validation_rows: val.len() as u64,
-            test_rows: test.len() as u64,
+    let (schema_hash, feature_set_version) = schema_of(&set);
+    let previous = match promote_to {
+        Some(alias) => match registry.resolve(alias)? {
+            Some(r) => Some(registry.load(&r)?.manifest().clone()),
+            None => None,
         },
-        data_fingerprint: set.fingerprint(),
-        params: BTreeMap::from([
-            ("algorithm".into(), serde_json::json!("logistic_regression")),
-            (
-                "max_iterations".into(),
-                serde_json::json!(opts.max_iterations),
-            ),
-            (
-                "review_budget".into(),
-                serde_json::json!(opts.review_budget),
-            ),
-            ("block_budget".into(), serde_json::json!(opts.block_budget)),
-        ]),
-        metrics,
-        thresholds: Thresholds { review, block },
-        reference_scores: Histogram::quantile_edges(&val_scores, 10),
-        code_version: env!("CARGO_PKG_VERSION").into(),
-        files: BTreeMap::new(),
-        model_file: String::new(),
+        None => None,
     };
-    Ok((manifest, model))
+    let mut trained: Option<Trained> = None;
+    let mut report_path = String::new();
+    let model = registry.register(
+        &config.model_id,
+        now_ms,
+        |dir, version| -> Result<(), TrainError> {
+            tracing::info!(
+                version,
+                "[2/4] training (CV, LightGBM, logistic baseline, calibration)"
+            );
+            let t = learn::pipeline::train(
+                &mut set,
+                config,
+                &schema_hash,
+                &feature_set_version,
+                version,
+                now_ms,
+            )?;
+            tracing::info!(
+                trees = t.gbdt.iterations,
+                seconds = t.gbdt.train_time.as_secs_f64(),
+                elapsed_s = started.elapsed().as_secs_f64(),
+                "[3/4] trained; writing artifact and report"
+            );
+            model::write_artifact(dir, t.manifest.clone(), ModelFile::LightGbm(&t.gbdt.text))?;
+            let input = crate::reporting::input(&t, previous.as_ref(), &set, config);
+            let files = report::write_report(
+                &dir.join("report"),
+                &input,
+                &report::ReportOptions::default(),
+            )?;
+            // The registry writes into a temporary directory and renames it: keep the path
+            // relative to the version directory.
+            report_path = files
+                .report_md
+                .strip_prefix(dir)
+                .unwrap_or(&files.report_md)
+                .display()
+                .to_string();
+            trained = Some(t);
+            Ok(())
+        },
+    )?;
+    let Some(t) = trained else {
+        return Err(TrainError::Task(
+            "the registry did not run the training closure".into(),
+        ));
+    };
+    let metrics = t.manifest.metrics.clone();
+    let auc = metrics.get("test_roc_auc").copied().unwrap_or(0.0);
+    let gate = if auc < MIN_TEST_AUC {
+        Some(format!("test ROC-AUC {auc:.4} < {MIN_TEST_AUC}"))
+    } else {
+        previous.as_ref().and_then(|p| p.metrics.get("test_roc_auc")).and_then(|prev| {
+            (auc < prev - MAX_AUC_REGRESSION).then(|| format!("test ROC-AUC {auc:.4} is more than {MAX_AUC_REGRESSION} below the current model's {prev:.4}"))
+        })
+    };
+    let promoted_to = match (promote_to, &gate) {
+        (Some(alias), None) => {
+            registry.set_alias(alias, &model, now_ms)?;
+            Some(alias.to_owned())
+        }
+        (Some(alias), Some(why)) => {
+            tracing::warn!(alias, why, "promotion gate failed: alias not moved");
+            None
+        }
+        (None, _) => None,
+    };
+    let report_path = registry
+        .version_dir(&model)
+        .join(report_path)
+        .display()
+        .to_string();
+    tracing::info!(version = %model.version, ?promoted_to, elapsed_s = started.elapsed().as_secs_f64(), report = %report_path, "[4/4] registered");
+    Ok(Outcome {
+        model,
+        metrics,
+        promoted_to,
+        gate,
+        warnings: t.manifest.warnings.clone(),
+        rows: set.len() as u64,
+        report: report_path,
+    })
 }

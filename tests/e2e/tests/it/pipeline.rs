@@ -77,7 +77,10 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
             "--users",
             "300",
             "--days",
-            "20",
+            "30",
+            // Enough fraud that every time window (train, validation, test, CV blocks) has some.
+            "--fraud-rate",
+            "0.05",
             "--out",
             history.to_str().unwrap(),
             "--format",
@@ -97,6 +100,8 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
             registry.to_str().unwrap(),
             "--promote",
             "production",
+            "--work-dir",
+            history.join("trainset").to_str().unwrap(),
         ],
         &[],
     );
@@ -310,6 +315,8 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     let out = std::process::Command::new(&grpcurl)
         .args([
             "-plaintext",
+            // proto3 JSON omits zeros; a calibrated probability can be exactly 0.
+            "-emit-defaults",
             "-d",
             &json,
             &addr,
