@@ -72,7 +72,7 @@ run "$BIN/vigil-datagen" generate --transactions "$TRANSACTIONS" --format lake -
   2>"$OUT/datagen.log"
 
 log "2/4 building the training set"
-run "$BIN/vigil-trainer" build-set --lake "$DATA/lake" --out "$DATA/trainset" 2>"$OUT/build-set.log"
+run "$BIN/vigil-trainer" build-set --lake "$DATA/lake" --out "$DATA/trainset" >"$OUT/build-set.log" 2>&1
 
 status=0
 log "3/4 training benchmark: Vigil vs Python LightGBM"

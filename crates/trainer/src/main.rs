@@ -146,6 +146,8 @@ fn tracing_subscriber_init()
 -> Result<service_runtime::telemetry::TelemetryHandle, service_runtime::telemetry::TelemetryError> {
     let cfg = service_runtime::telemetry::TelemetryConfig {
         log_format: service_runtime::telemetry::LogFormat::Pretty,
+        // Progress of the long steps goes to stderr; RUST_LOG-style override via VIGIL_LOG.
+        log_filter: std::env::var("VIGIL_LOG").unwrap_or_else(|_| "info".into()),
         ..Default::default()
     };
     service_runtime::telemetry::init("trainer", &cfg)
