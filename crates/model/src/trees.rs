@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 const CATEGORICAL_MASK: u8 = 1;
 /// Bit 1: missing values go left.
 const DEFAULT_LEFT_MASK: u8 = 2;
+/// Bit 7 (unused by LightGBM), set at load: a numerical node whose missing type is not
+/// Zero, so any non-NaN value goes right exactly when `value > threshold` — the fast path.
+const SIMPLE_MASK: u8 = 0x80;
 /// LightGBM's `kZeroThreshold`.
 const ZERO_THRESHOLD: f64 = 1e-35;
 
@@ -279,7 +282,11 @@ impl TreeEnsemble {
                 feature: features[i],
                 left: relocate(left[i])?,
                 right: relocate(right[i])?,
-                decision: decisions[i],
+                decision: if !categorical && (decisions[i] >> 2) & 3 != 1 {
+                    decisions[i] | SIMPLE_MASK
+                } else {
+                    decisions[i]
+                },
             });
         }
         self.node_counts.extend(&internal_counts);
@@ -392,7 +399,14 @@ impl TreeEnsemble {
         while node >= 0 {
             // SAFETY-free indexing: every child index was range-checked at load time.
             let n = &self.nodes[node as usize];
-            node = self.next(n, row[n.feature as usize]);
+            let value = row[n.feature as usize];
+            node = if n.decision & SIMPLE_MASK != 0 && !value.is_nan() {
+                // Branch-free child choice: tree paths are unpredictable, a mispredicted
+                // branch per level costs more than the select.
+                [n.left, n.right][usize::from(value > n.threshold)]
+            } else {
+                self.next(n, value)
+            };
         }
         !node as usize
     }
