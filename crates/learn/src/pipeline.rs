@@ -353,9 +353,10 @@ pub fn train(
     m.insert("gbdt_trees".into(), gbdt.iterations as f64);
     m.insert("gbdt_train_seconds".into(), gbdt.train_time.as_secs_f64());
 
+    let feature_types = set.feature_types();
     let reference_features = (0..set.n_features())
-        .map(|j| {
-            let profile = match set.feature_types()[j] {
+        .map(|j| -> Result<NamedProfile, LearnError> {
+            let profile = match feature_types[j] {
                 trainset::FeatureType::Numeric => {
                     let column: Vec<f64> = valid_m
                         .values
@@ -369,20 +370,26 @@ pub fn train(
                         .categorical_features()
                         .iter()
                         .position(|&c| c == j)
-                        .unwrap_or(0);
+                        .ok_or_else(|| {
+                            LearnError::Data(format!(
+                                "feature `{}` is categorical but has no raw values",
+                                names[j]
+                            ))
+                        })?;
                     let raw: Vec<String> = set.categorical_raw()[k][va.clone()]
                         .iter()
+                        // A missing category is "" — the profile's missing value.
                         .map(|v| v.clone().unwrap_or_default())
                         .collect();
                     FeatureProfile::categorical(&raw)
                 }
             };
-            NamedProfile {
+            Ok(NamedProfile {
                 name: names[j].clone(),
                 profile,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut warnings = leakage_warnings(&valid_m);
     for note in &protocol_notes {
