@@ -28,7 +28,7 @@ pub struct Scored {
 
 enum Scorer {
     Logistic(LogisticModel),
-    Trees(TreeEnsemble),
+    Trees(Box<TreeEnsemble>),
 }
 
 /// The model file to write with a manifest.
@@ -187,7 +187,7 @@ impl LoadedModel {
                 })?;
                 let ensemble = TreeEnsemble::from_lightgbm(&text)?;
                 check_names(&manifest, ensemble.feature_names())?;
-                Scorer::Trees(ensemble)
+                Scorer::Trees(Box::new(ensemble))
             }
         };
         Ok(LoadedModel { manifest, scorer })

@@ -17,6 +17,8 @@
 //!
 //! Parity with LightGBM's own predictions is checked by the trainer's tests on 100 000 rows.
 
+mod lockstep;
+
 use crate::ModelError;
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +86,8 @@ pub struct TreeEnsemble {
     max_depth: Vec<usize>,
     feature_names: Vec<String>,
     sigmoid: f64,
+    /// The single-row latency layout, when every split is a plain numerical one.
+    lockstep: Option<lockstep::Lockstep>,
 }
 
 /// A short description of an ensemble, for manifests and logs.
@@ -177,6 +181,7 @@ impl TreeEnsemble {
             max_depth: Vec::new(),
             feature_names,
             sigmoid,
+            lockstep: None,
         };
         let Some(rest) = rest else {
             return Ok(ensemble);
@@ -187,6 +192,13 @@ impl TreeEnsemble {
         for (t, block) in trees_text.split("\nTree=").enumerate() {
             ensemble.push_tree(t, block)?;
         }
+        ensemble.lockstep = lockstep::Lockstep::build(
+            &ensemble.nodes,
+            &ensemble.leaf_values,
+            &ensemble.leaf_counts,
+            &ensemble.roots,
+            &ensemble.max_depth,
+        );
         Ok(ensemble)
     }
 
@@ -422,13 +434,29 @@ impl TreeEnsemble {
     }
 
     /// The raw score (log-odds) of one row.
+    ///
+    /// Models of numerical splits take the lockstep walk (`trees/lockstep.rs`); the result
+    /// is bit-identical to [`Self::raw_score_tree_by_tree`].
     pub fn raw_score(&self, row: &[f64]) -> Result<f64, ModelError> {
         self.check_row(row)?;
-        Ok(self
-            .roots
+        Ok(match &self.lockstep {
+            Some(lockstep) => lockstep.raw_score(row),
+            None => self.walk_tree_by_tree(row),
+        })
+    }
+
+    /// The raw score of one row, walking one tree at a time: the general path (any split,
+    /// any missing value) and the baseline the lockstep walk is measured against.
+    pub fn raw_score_tree_by_tree(&self, row: &[f64]) -> Result<f64, ModelError> {
+        self.check_row(row)?;
+        Ok(self.walk_tree_by_tree(row))
+    }
+
+    fn walk_tree_by_tree(&self, row: &[f64]) -> f64 {
+        self.roots
             .iter()
             .map(|&root| self.leaf_values[self.leaf_of(root, row)])
-            .sum())
+            .sum()
     }
 
     /// The probability of one row (the binary objective's sigmoid of the raw score).
@@ -738,5 +766,181 @@ mod tests {
                 "category {cat}"
             );
         }
+    }
+}
+
+/// Random LightGBM text models for property tests: trees of random shape over a small set
+/// of thresholds, so generated rows hit split values exactly.
+#[cfg(test)]
+mod random_models {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    pub(super) const THRESHOLDS: [f64; 5] = [-1.0, -0.25, 0.0, 0.5, 1.0];
+
+    struct TreeText {
+        features: Vec<usize>,
+        thresholds: Vec<f64>,
+        decisions: Vec<u8>,
+        left: Vec<i32>,
+        right: Vec<i32>,
+        leaf_values: Vec<f64>,
+    }
+
+    /// Appends a subtree of `leaves` leaves; returns its child reference (node index, or
+    /// `!leaf`).
+    fn grow(
+        t: &mut TreeText,
+        leaves: usize,
+        features: usize,
+        decisions: &[u8],
+        rng: &mut ChaCha8Rng,
+    ) -> i32 {
+        if leaves == 1 {
+            t.leaf_values.push(rng.random_range(-1.0..1.0));
+            return !(t.leaf_values.len() as i32 - 1);
+        }
+        let at = t.features.len();
+        t.features.push(rng.random_range(0..features));
+        t.thresholds
+            .push(THRESHOLDS[rng.random_range(0..THRESHOLDS.len())]);
+        t.decisions
+            .push(decisions[rng.random_range(0..decisions.len())]);
+        t.left.push(0);
+        t.right.push(0);
+        // Skewed splits make deep, unbalanced trees like LightGBM's leaf-wise growth.
+        let left_leaves = if rng.random_bool(0.5) {
+            1
+        } else {
+            rng.random_range(1..leaves)
+        };
+        let l = grow(t, left_leaves, features, decisions, rng);
+        let r = grow(t, leaves - left_leaves, features, decisions, rng);
+        t.left[at] = l;
+        t.right[at] = r;
+        at as i32
+    }
+
+    fn join<T: ToString>(values: &[T]) -> String {
+        values
+            .iter()
+            .map(T::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A model of `trees` trees of `leaves` leaves each; every split's `decision_type` is
+    /// drawn from `decisions`.
+    pub(super) fn model(
+        trees: usize,
+        leaves: std::ops::RangeInclusive<usize>,
+        features: usize,
+        decisions: &[u8],
+        seed: u64,
+    ) -> String {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let names: Vec<String> = (0..features).map(|f| format!("f{f}")).collect();
+        let mut text = format!(
+            "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\nmax_feature_idx={}\nobjective=binary sigmoid:1\nfeature_names={}\n\n",
+            features - 1,
+            names.join(" ")
+        );
+        for i in 0..trees {
+            let leaves = rng.random_range(leaves.clone());
+            let mut t = TreeText {
+                features: vec![],
+                thresholds: vec![],
+                decisions: vec![],
+                left: vec![],
+                right: vec![],
+                leaf_values: vec![],
+            };
+            grow(&mut t, leaves, features, decisions, &mut rng);
+            let counts = join(&vec![1; leaves]);
+            let internal_counts = join(&vec![leaves; leaves - 1]);
+            text += &format!(
+                "Tree={i}\nnum_leaves={leaves}\nnum_cat=0\nsplit_feature={}\nthreshold={}\ndecision_type={}\nleft_child={}\nright_child={}\nleaf_value={}\nleaf_count={counts}\ninternal_count={internal_counts}\nis_linear=0\nshrinkage=1\n\n\n",
+                join(&t.features),
+                join(&t.thresholds),
+                join(&t.decisions),
+                join(&t.left),
+                join(&t.right),
+                join(&t.leaf_values),
+            );
+        }
+        text + "end of trees\n"
+    }
+
+    /// Rows mixing exact thresholds, values between them, values beyond them and NaN.
+    pub(super) fn rows(n: usize, features: usize, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                (0..features)
+                    .map(|_| match rng.random_range(0..4) {
+                        0 => THRESHOLDS[rng.random_range(0..THRESHOLDS.len())],
+                        1 => rng.random_range(-1.5..1.5),
+                        2 => rng.random_range(-1e6..1e6),
+                        _ => f64::NAN,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod lockstep_tests {
+    use super::random_models::{model, rows};
+    use super::*;
+
+    /// `decision_type` of plain numerical splits: missing type None or NaN (bits 2–3),
+    /// default left or right (bit 1).
+    const NUMERICAL: [u8; 4] = [0, 2, 8, 10];
+
+    #[test]
+    fn lockstep_walk_is_bit_identical_to_the_tree_by_tree_walk() {
+        // Tree counts around and off multiples of the lane count; up to 63 leaves; rows with
+        // NaN under every missing type and default direction.
+        for (seed, trees) in [(1, 1), (2, 7), (3, 8), (4, 9), (5, 100), (6, 503)] {
+            let m =
+                TreeEnsemble::from_lightgbm(&model(trees, 1..=63, 6, &NUMERICAL, seed)).unwrap();
+            assert_eq!(m.num_trees(), trees);
+            assert!(
+                m.lockstep.is_some(),
+                "numerical splits get the lockstep layout"
+            );
+            for row in rows(400, 6, seed + 100) {
+                let lockstep = m.raw_score(&row).unwrap();
+                let reference = m.raw_score_tree_by_tree(&row).unwrap();
+                assert_eq!(lockstep.to_bits(), reference.to_bits(), "row {row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nan_follows_each_nodes_missing_type() {
+        // Missing type NaN, default right (8): NaN goes right, which `NaN > threshold` alone
+        // would get wrong; missing type None (0): NaN is read as 0.0.
+        for decision in [8, 0] {
+            let m = TreeEnsemble::from_lightgbm(&model(50, 31..=31, 4, &[decision], 7)).unwrap();
+            assert!(m.lockstep.is_some());
+            let row = [f64::NAN, 0.3, f64::NAN, -2.0];
+            let reference = m.raw_score_tree_by_tree(&row).unwrap();
+            assert_eq!(m.raw_score(&row).unwrap().to_bits(), reference.to_bits());
+            // NaN is not scored as if it always went left (as -inf would).
+            let low = [f64::NEG_INFINITY, 0.3, f64::NEG_INFINITY, -2.0];
+            assert_ne!(reference, m.raw_score(&low).unwrap());
+        }
+    }
+
+    #[test]
+    fn zero_as_missing_models_keep_the_general_walk() {
+        // Missing type Zero (4): zeros take the default direction, which one comparison
+        // cannot express, so no lockstep layout is built and scores stay exact.
+        let m = TreeEnsemble::from_lightgbm(&model(20, 1..=31, 4, &[4, 0], 8)).unwrap();
+        assert!(m.lockstep.is_none());
+        let row = [0.0, 0.0, 0.5, f64::NAN];
+        assert_eq!(m.raw_score(&row).unwrap(), m.walk_tree_by_tree(&row));
     }
 }
