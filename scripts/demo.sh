@@ -61,8 +61,10 @@ log "5/6 grpcurl against inference"
 "$GRPCURL" -plaintext "127.0.0.1:${GRPC_PORT[inference]}" list
 NOW="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 TXN="{\"transaction\":{\"transactionId\":\"demo-1\",\"userId\":\"u000042\",\"amount\":{\"minorUnits\":129900,\"currency\":\"EUR\"},\"merchantId\":\"m-demo\",\"merchantCategory\":\"5732\",\"channel\":\"CHANNEL_ONLINE\",\"deviceId\":\"never-seen\",\"country\":\"BR\",\"eventTime\":\"$NOW\"}}"
-echo "grpcurl -plaintext -emit-defaults -d '$TXN' 127.0.0.1:${GRPC_PORT[inference]} vigil.v1.InferenceService/Score"
-"$GRPCURL" -plaintext -emit-defaults -d "$TXN" "127.0.0.1:${GRPC_PORT[inference]}" vigil.v1.InferenceService/Score | tee "$DEMO_DIR/score.json"
+# `explain`: reasons whatever the decision (by default only REVIEW and BLOCK carry them).
+SCORE_REQ="${TXN%\}},\"explain\":true}"
+echo "grpcurl -plaintext -emit-defaults -d '$SCORE_REQ' 127.0.0.1:${GRPC_PORT[inference]} vigil.v1.InferenceService/Score"
+"$GRPCURL" -plaintext -emit-defaults -d "$SCORE_REQ" "127.0.0.1:${GRPC_PORT[inference]}" vigil.v1.InferenceService/Score | tee "$DEMO_DIR/score.json"
 log "a malformed transaction is refused with the field named:"
 "$GRPCURL" -plaintext -d "${TXN/EUR/euro}" "127.0.0.1:${GRPC_PORT[ingest]}" vigil.v1.IngestService/Submit 2>&1 | sed 's/^/    /' || true
 

@@ -184,13 +184,17 @@ pub(crate) fn run(args: &ScorerArgs) -> anyhow::Result<bool> {
         stats::per_call(&rows, nf, args.warmup, args.calls / 10, |row| {
             Ok(ensemble.contributions(row)?.iter().sum())
         })?;
+    let (lgb_shap_lat, lgb_shap_single) =
+        stats::per_call(&rows, nf, args.warmup, args.calls / 10, |row| {
+            Ok(booster.predict_contrib(row, n_features, true)?.iter().sum())
+        })?;
     let (fast_lat, fast_single) = stats::per_call(&rows, nf, args.warmup, args.calls, |row| {
         Ok(fast.predict_single_row_fast::<f64>(row)?[0])
     })?;
     let (plain_lat, plain_single) = stats::per_call(&rows, nf, args.warmup, args.calls, |row| {
         Ok(booster.raw_scores(row, n_features, true)?[0])
     })?;
-    let latency: [(&str, &str, &Latency); 5] = [
+    let latency: [(&str, &str, &Latency); 6] = [
         (
             "Vigil `TreeEnsemble::raw_score` (lockstep walk)",
             "raw score",
@@ -210,6 +214,11 @@ pub(crate) fn run(args: &ScorerArgs) -> anyhow::Result<bool> {
             "Vigil `TreeEnsemble::contributions` (TreeSHAP reasons)²",
             "SHAP vector",
             &shap_lat,
+        ),
+        (
+            "LightGBM `predict_contrib`, 1 row (TreeSHAP)²",
+            "SHAP vector",
+            &lgb_shap_lat,
         ),
         (
             "LightGBM `raw_scores`, 1 row (`…ForMatSingleRow`)",
@@ -240,6 +249,13 @@ pub(crate) fn run(args: &ScorerArgs) -> anyhow::Result<bool> {
         (
             "Σ Vigil TreeSHAP vs LightGBM batch (raw, timed calls)",
             max_abs_diff(&shap_single, &reference_for_calls[..shap_single.len()]),
+        ),
+        (
+            "Σ LightGBM predict_contrib vs LightGBM batch (raw, timed calls)",
+            max_abs_diff(
+                &lgb_shap_single,
+                &reference_for_calls[..lgb_shap_single.len()],
+            ),
         ),
         (
             "LightGBM 1-row raw_scores vs LightGBM batch (raw)",

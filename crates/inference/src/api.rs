@@ -4,7 +4,7 @@ use crate::metrics::Metrics;
 use crate::slot::ModelSlot;
 use crate::source::FeatureSource;
 use domain::convert::transaction_from_proto;
-use model::{Decision, Scored};
+use model::{Decision, ReasonPolicy, Scored};
 use proto::v1::inference_service_server::InferenceService;
 use proto::v1::{
     Reason, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, Transaction,
@@ -36,7 +36,7 @@ pub struct Scorer<S> {
     source: Arc<S>,
     slot: ModelSlot,
     metrics: Metrics,
-    max_reasons: usize,
+    reasons: ReasonPolicy,
 }
 
 impl<S> std::fmt::Debug for Scorer<S> {
@@ -46,17 +46,23 @@ impl<S> std::fmt::Debug for Scorer<S> {
 }
 
 impl<S: FeatureSource> Scorer<S> {
-    pub fn new(source: Arc<S>, slot: ModelSlot, metrics: Metrics, max_reasons: usize) -> Self {
+    pub fn new(source: Arc<S>, slot: ModelSlot, metrics: Metrics, reasons: ReasonPolicy) -> Self {
         Scorer {
             source,
             slot,
             metrics,
-            max_reasons,
+            reasons,
         }
     }
 
-    /// Scores one wire transaction: validate → vector (or degraded fallback) → model.
-    pub async fn score(&self, wire: &Transaction) -> Result<ScoreResponse, Status> {
+    /// Scores one wire transaction: validate → vector (or degraded fallback) → model. With
+    /// `explain`, reasons come whatever the decision; otherwise per the service's policy.
+    pub async fn score(&self, wire: &Transaction, explain: bool) -> Result<ScoreResponse, Status> {
+        let reasons = if explain {
+            ReasonPolicy::always(self.reasons.max)
+        } else {
+            self.reasons
+        };
         let timer = self.metrics.score_seconds.start_timer();
         let txn =
             transaction_from_proto(wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -77,7 +83,7 @@ impl<S: FeatureSource> Scorer<S> {
         };
         let scored = active
             .model
-            .score(&schema, &values, self.max_reasons)
+            .score(&schema, &values, reasons)
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         let decision = decision_to_proto(scored.decision);
         self.metrics
@@ -103,11 +109,13 @@ impl<S: FeatureSource> InferenceService for Scorer<S> {
         &self,
         request: Request<ScoreRequest>,
     ) -> Result<Response<ScoreResponse>, Status> {
+        let request = request.into_inner();
         let wire = request
-            .into_inner()
             .transaction
             .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
-        Scorer::score(self, &wire).await.map(Response::new)
+        Scorer::score(self, &wire, request.explain)
+            .await
+            .map(Response::new)
     }
 
     async fn score_batch(
@@ -122,7 +130,7 @@ impl<S: FeatureSource> InferenceService for Scorer<S> {
         }
         let mut scores = Vec::with_capacity(txns.len());
         for (i, t) in txns.iter().enumerate() {
-            let s = Scorer::score(self, t).await.map_err(|s| {
+            let s = Scorer::score(self, t, false).await.map_err(|s| {
                 Status::new(s.code(), format!("transactions[{i}]: {}", s.message()))
             })?;
             scores.push(s);
@@ -193,7 +201,11 @@ mod tests {
             model: model::LoadedModel::load(dir).unwrap(),
         };
         let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
-        Scorer::new(Arc::new(source), ModelSlot::fixed(active), metrics, 1)
+        let reasons = ReasonPolicy {
+            max: 1,
+            from: Decision::Review,
+        };
+        Scorer::new(Arc::new(source), ModelSlot::fixed(active), metrics, reasons)
     }
 
     fn txn(currency: &str) -> Transaction {
@@ -219,7 +231,7 @@ mod tests {
         let mut values = vec![0.0; features::FEATURES.len()];
         values[0] = 10.0;
         let s = scorer(Fixed(Some(values)), dir.path());
-        let r = s.score(&txn("EUR")).await.unwrap();
+        let r = s.score(&txn("EUR"), false).await.unwrap();
         assert!((r.probability - model::linear::sigmoid(5.0)).abs() < 1e-12);
         assert_eq!(r.decision, proto::v1::Decision::Block as i32);
         assert_eq!((r.model_version.as_str(), r.degraded), ("v7", false));
@@ -227,10 +239,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn approvals_carry_reasons_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut values = vec![0.0; features::FEATURES.len()];
+        values[0] = 1.0; // sigmoid(1 - 5) ≈ 0.018: APPROVE
+        let s = scorer(Fixed(Some(values)), dir.path());
+        let quiet = s.score(&txn("EUR"), false).await.unwrap();
+        assert_eq!(quiet.decision, proto::v1::Decision::Approve as i32);
+        assert!(quiet.reasons.is_empty(), "{:?}", quiet.reasons);
+        let explained = s.score(&txn("EUR"), true).await.unwrap();
+        assert_eq!(explained.probability, quiet.probability);
+        assert_eq!(explained.reasons.len(), 1);
+        assert_eq!(explained.reasons[0].feature, "amount_log");
+    }
+
+    #[tokio::test]
     async fn falls_back_to_request_time_features_when_the_source_fails() {
         let dir = tempfile::tempdir().unwrap();
         let s = scorer(Fixed(None), dir.path());
-        let r = s.score(&txn("EUR")).await.unwrap();
+        let r = s.score(&txn("EUR"), false).await.unwrap();
         assert!(r.degraded);
         // amount_log of 1000 EUR from the features crate, not a default value.
         assert!((r.probability - model::linear::sigmoid(1001f64.ln() - 5.0)).abs() < 1e-12);
@@ -240,7 +267,7 @@ mod tests {
     async fn invalid_transactions_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let s = scorer(Fixed(None), dir.path());
-        let e = s.score(&txn("eur")).await.unwrap_err();
+        let e = s.score(&txn("eur"), false).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().contains("amount.currency"), "{}", e.message());
     }

@@ -51,8 +51,8 @@ pub struct Settings {
     pub consumer_group: String,
     pub batch_max: usize,
     pub linger_ms: u64,
-    /// Reasons (top contributing features) returned per score.
-    pub max_reasons: usize,
+    /// Which scores carry reasons (top contributing features), and how many.
+    pub reasons: model::ReasonPolicy,
 }
 
 impl Default for Settings {
@@ -63,7 +63,10 @@ impl Default for Settings {
             consumer_group: "vigil-inference".into(),
             batch_max: 500,
             linger_ms: 20,
-            max_reasons: 3,
+            reasons: model::ReasonPolicy {
+                max: 3,
+                from: model::Decision::Review,
+            },
         }
     }
 }

@@ -61,7 +61,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         metrics: metrics.clone(),
         batch_max: s.batch_max,
         linger: Duration::from_millis(s.linger_ms),
-        max_reasons: s.max_reasons,
+        reasons: s.reasons,
     };
     ctx.shutdown
         .tasks
@@ -71,7 +71,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         &cfg.features.endpoint,
         Duration::from_millis(cfg.features.timeout_ms),
     )?;
-    let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.max_reasons);
+    let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.reasons);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(InferenceServiceServer::new(scorer));
     // Ready once a model is loaded.

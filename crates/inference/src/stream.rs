@@ -20,7 +20,7 @@ pub(crate) struct StreamScorer {
     pub(crate) metrics: Metrics,
     pub(crate) batch_max: usize,
     pub(crate) linger: Duration,
-    pub(crate) max_reasons: usize,
+    pub(crate) reasons: model::ReasonPolicy,
 }
 
 impl StreamScorer {
@@ -69,7 +69,7 @@ impl StreamScorer {
             };
             match active
                 .model
-                .score(&vector.schema_hash, &vector.values, self.max_reasons)
+                .score(&vector.schema_hash, &vector.values, self.reasons)
             {
                 Ok(s) => {
                     let decision = decision_to_proto(s.decision);

@@ -5,6 +5,7 @@ use crate::linear::LogisticModel;
 use crate::manifest::{Manifest, ModelKind};
 use crate::policy::Decision;
 use crate::trees::TreeEnsemble;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -24,6 +25,38 @@ pub struct Scored {
     /// The features that pushed the score the most, largest |contribution| first, in log-odds
     /// (TreeSHAP values for trees, coefficient × standardised value for logistic regression).
     pub reasons: Vec<(String, f64)>,
+}
+
+/// Which scores carry reasons. Exact TreeSHAP costs about 300 raw scores (docs/benchmarks.md),
+/// so by default only the decisions someone acts on — a review or a block — are explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonPolicy {
+    /// Reasons per explained score (0: none).
+    pub max: usize,
+    /// Explain decisions at or above this one (`Approve`: every score).
+    pub from: Decision,
+}
+
+impl ReasonPolicy {
+    /// No reasons at all.
+    pub const NONE: ReasonPolicy = ReasonPolicy {
+        max: 0,
+        from: Decision::Block,
+    };
+
+    /// Up to `max` reasons on every score.
+    pub fn always(max: usize) -> ReasonPolicy {
+        ReasonPolicy {
+            max,
+            from: Decision::Approve,
+        }
+    }
+
+    /// How many reasons a score with this decision gets.
+    pub fn reasons_for(&self, decision: Decision) -> usize {
+        if decision >= self.from { self.max } else { 0 }
+    }
 }
 
 enum Scorer {
@@ -197,12 +230,13 @@ impl LoadedModel {
         &self.manifest
     }
 
-    /// Scores one vector of the given schema; refuses vectors of any other schema.
+    /// Scores one vector of the given schema; refuses vectors of any other schema. Reasons
+    /// are computed after the decision, only when `reasons` asks for them for it.
     pub fn score(
         &self,
         schema_hash: &str,
         values: &[f64],
-        max_reasons: usize,
+        reasons: ReasonPolicy,
     ) -> Result<Scored, ModelError> {
         if schema_hash != self.manifest.schema_hash {
             return Err(ModelError::SchemaMismatch {
@@ -216,36 +250,34 @@ impl LoadedModel {
                 actual: values.len(),
             });
         }
-        let (raw_score, contributions) = match &self.scorer {
-            Scorer::Logistic(m) => (
-                m.logit(values),
-                if max_reasons > 0 {
-                    m.contributions(values).collect()
-                } else {
-                    Vec::new()
-                },
-            ),
-            Scorer::Trees(t) => (
-                t.raw_score(values)?,
-                if max_reasons > 0 {
-                    let mut phi = t.contributions(values)?;
-                    phi.pop(); // the expected value, not a feature
-                    phi
-                } else {
-                    Vec::new()
-                },
-            ),
+        let raw_score = match &self.scorer {
+            Scorer::Logistic(m) => m.logit(values),
+            Scorer::Trees(t) => t.raw_score(values)?,
         };
         let uncalibrated = crate::linear::sigmoid(raw_score);
         let probability = self.manifest.calibration.apply(uncalibrated);
-        let mut reasons: Vec<(usize, f64)> = contributions.into_iter().enumerate().collect();
-        reasons.sort_unstable_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-        reasons.truncate(max_reasons);
+        let decision = self.manifest.thresholds.decide(probability);
+        let max_reasons = reasons.reasons_for(decision);
+        let contributions = if max_reasons == 0 {
+            Vec::new()
+        } else {
+            match &self.scorer {
+                Scorer::Logistic(m) => m.contributions(values).collect(),
+                Scorer::Trees(t) => {
+                    let mut phi = t.contributions(values)?;
+                    phi.pop(); // the expected value, not a feature
+                    phi
+                }
+            }
+        };
+        let mut top: Vec<(usize, f64)> = contributions.into_iter().enumerate().collect();
+        top.sort_unstable_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        top.truncate(max_reasons);
         Ok(Scored {
             probability,
             raw_score,
-            decision: self.manifest.thresholds.decide(probability),
-            reasons: reasons
+            decision,
+            reasons: top
                 .into_iter()
                 .map(|(i, c)| (self.manifest.feature_names[i].clone(), c))
                 .collect(),
@@ -287,7 +319,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_artifact(dir.path(), manifest(), ModelFile::Logistic(&model())).unwrap();
         let loaded = LoadedModel::load(dir.path()).unwrap();
-        let s = loaded.score("abc", &[3.0, 1.0], 1).unwrap();
+        let s = loaded
+            .score("abc", &[3.0, 1.0], ReasonPolicy::always(1))
+            .unwrap();
         assert_eq!(s.decision, Decision::Block);
         assert_eq!(s.reasons, vec![("a".to_string(), 6.0)]);
     }
@@ -298,11 +332,11 @@ mod tests {
         write_artifact(dir.path(), manifest(), ModelFile::Logistic(&model())).unwrap();
         let loaded = LoadedModel::load(dir.path()).unwrap();
         assert!(matches!(
-            loaded.score("other", &[0.0, 0.0], 0),
+            loaded.score("other", &[0.0, 0.0], ReasonPolicy::NONE),
             Err(ModelError::SchemaMismatch { .. })
         ));
         assert!(matches!(
-            loaded.score("abc", &[0.0], 0),
+            loaded.score("abc", &[0.0], ReasonPolicy::NONE),
             Err(ModelError::Arity { .. })
         ));
         let path = dir.path().join(LOGISTIC_FILE);
@@ -332,13 +366,29 @@ mod tests {
         assert_eq!(written.kind, ModelKind::GradientBoostedTrees);
         let loaded = LoadedModel::load(dir.path()).unwrap();
         // Row (1, 0.7): raw 0.3 + 0.05 = 0.35 → p = sigmoid(0.35) ≈ 0.5866 → calibrated ≈ 0.2933.
-        let s = loaded.score("abc", &[1.0, 0.7], 2).unwrap();
+        let s = loaded
+            .score("abc", &[1.0, 0.7], ReasonPolicy::always(2))
+            .unwrap();
         assert!((s.raw_score - 0.35).abs() < 1e-12);
         let p = 1.0 / (1.0 + (-0.35f64).exp());
         assert!((s.probability - p / 2.0).abs() < 1e-12, "{}", s.probability);
         assert_eq!(s.decision, Decision::Review);
         assert_eq!(s.reasons.len(), 2);
         assert_eq!(s.reasons[0].0, "a", "{:?}", s.reasons);
+        // Reasons follow the decision: a REVIEW is explained from REVIEW up, not from BLOCK.
+        let from = |from| ReasonPolicy { max: 2, from };
+        let review = loaded
+            .score("abc", &[1.0, 0.7], from(Decision::Review))
+            .unwrap();
+        assert_eq!(review.reasons, s.reasons);
+        let block_only = loaded
+            .score("abc", &[1.0, 0.7], from(Decision::Block))
+            .unwrap();
+        assert_eq!(
+            (block_only.decision, block_only.reasons.len()),
+            (Decision::Review, 0)
+        );
+        assert_eq!(block_only.probability, s.probability);
         // A model whose features differ from the manifest's is refused at write time.
         let mut other = manifest();
         other.feature_names = vec!["a".into(), "c".into()];

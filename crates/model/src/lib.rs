@@ -30,7 +30,7 @@ pub mod profile;
 pub mod reference;
 pub mod trees;
 
-pub use artifact::{LoadedModel, ModelFile, Scored, write_artifact};
+pub use artifact::{LoadedModel, ModelFile, ReasonPolicy, Scored, write_artifact};
 pub use calibration::{CalibrationError, Calibrator};
 pub use manifest::{Manifest, ModelKind};
 pub use policy::{Decision, Thresholds};

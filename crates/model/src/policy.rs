@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What to do with a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What to do with a transaction, in increasing severity (the order `Ord` follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Decision {
     Approve,
     Review,

@@ -243,7 +243,11 @@ fn trains_calibrates_and_describes_a_model_that_the_artifact_reproduces() {
         .step_by(50)
     {
         let scored = loaded
-            .score("schema-x", set.row(test_start + k), 3)
+            .score(
+                "schema-x",
+                set.row(test_start + k),
+                model::ReasonPolicy::always(3),
+            )
             .unwrap();
         assert!(
             (scored.probability - p).abs() < 1e-9,
@@ -252,5 +256,9 @@ fn trains_calibrates_and_describes_a_model_that_the_artifact_reproduces() {
         );
         assert_eq!(scored.reasons.len(), 3);
     }
-    assert!(loaded.score("schema-y", set.row(0), 0).is_err());
+    assert!(
+        loaded
+            .score("schema-y", set.row(0), model::ReasonPolicy::NONE)
+            .is_err()
+    );
 }

@@ -289,6 +289,7 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     let r = inf
         .score(v1::ScoreRequest {
             transaction: Some(probe),
+            explain: false,
         })
         .await
         .unwrap()
@@ -310,7 +311,7 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
         "{list}"
     );
     let json = format!(
-        r#"{{"transaction":{{"transactionId":"{run}-json","userId":"{run}-u1","amount":{{"minorUnits":4200,"currency":"EUR"}},"merchantId":"m1","merchantCategory":"5411","channel":"CHANNEL_ONLINE","deviceId":"d1","country":"FR","eventTime":"2026-11-23T10:00:00Z"}}}}"#
+        r#"{{"transaction":{{"transactionId":"{run}-json","userId":"{run}-u1","amount":{{"minorUnits":4200,"currency":"EUR"}},"merchantId":"m1","merchantCategory":"5411","channel":"CHANNEL_ONLINE","deviceId":"d1","country":"FR","eventTime":"2026-11-23T10:00:00Z"}},"explain":true}}"#
     );
     let out = std::process::Command::new(&grpcurl)
         .args([
@@ -332,6 +333,15 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     });
     assert_eq!(body["modelVersion"], version.as_str());
     assert!(body["probability"].as_f64().is_some(), "{body}");
+    // `explain` asks for reasons whatever the decision: the configured three.
+    let reasons = body["reasons"].as_array().expect("reasons");
+    assert_eq!(reasons.len(), 3, "{body}");
+    if r.decision == v1::Decision::Approve as i32 {
+        assert!(
+            r.reasons.is_empty(),
+            "an unexplained APPROVE has no reasons"
+        );
+    }
 
     // 8. Graceful shutdown: SIGTERM exits cleanly.
     for s in &mut services {
