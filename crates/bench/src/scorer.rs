@@ -145,12 +145,21 @@ pub(crate) fn run(args: &ScorerArgs) -> anyhow::Result<bool> {
     })?;
     let (vigil_batch, vigil_times) =
         stats::repeated(args.repeats, || Ok(ensemble.raw_scores(&rows)?))?;
-    let default_threads = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (vigil_batch_mt, vigil_mt_times) = stats::repeated(args.repeats, || {
+        Ok(ensemble.raw_scores_threads(&rows, default_threads)?)
+    })?;
     let throughput = [
         Throughput {
             engine: "Vigil `TreeEnsemble::raw_scores`",
             threads: "1".into(),
             times: vigil_times,
+            rows: args.rows,
+        },
+        Throughput {
+            engine: "Vigil `TreeEnsemble::raw_scores_threads`",
+            threads: format!("{default_threads} (scoped threads)"),
+            times: vigil_mt_times,
             rows: args.rows,
         },
         Throughput {
@@ -233,6 +242,10 @@ pub(crate) fn run(args: &ScorerArgs) -> anyhow::Result<bool> {
         (
             "Vigil batch vs LightGBM batch (raw, all rows)",
             max_abs_diff(&vigil_batch, &lgb_batch),
+        ),
+        (
+            "Vigil batch on all CPUs vs Vigil batch (raw, all rows)",
+            max_abs_diff(&vigil_batch_mt, &vigil_batch),
         ),
         (
             "LightGBM batch num_threads=1 vs default (raw)",

@@ -28,6 +28,24 @@ use super::{DEFAULT_LEFT_MASK, MissingType, Node, SIMPLE_MASK};
 /// machines we measured (docs/benchmarks.md) without spilling the lane state from registers.
 pub(super) const LANES: usize = 8;
 
+/// Whether a row goes right at `step` (`>` is false for NaN; the NaN direction is or-ed in
+/// without a branch).
+#[inline(always)]
+fn goes_right(step: &Step, value: f64) -> bool {
+    (value > step.value) | (value.is_nan() & step.nan_right)
+}
+
+/// The offset to the child a row takes at `step`: picked from the word already loaded with
+/// the step (a select, not a second load after the comparison).
+#[inline(always)]
+fn child_offset(step: &Step, right: bool) -> usize {
+    (if right {
+        step.offsets >> 16
+    } else {
+        step.offsets & 0xFFFF
+    }) as usize
+}
+
 /// Deeper trees are left to the general path: lockstep pays its group's full depth on every
 /// lane, and the preorder layout is built recursively.
 const MAX_DEPTH: usize = 128;
@@ -60,6 +78,10 @@ struct Group {
 pub(super) struct Lockstep {
     steps: Vec<Step>,
     groups: Vec<Group>,
+    /// Each tree's root step, in model order (the batch walk goes tree by tree).
+    tree_roots: Vec<usize>,
+    /// Each tree's depth, in model order: the batch walk's step bound.
+    tree_depths: Vec<usize>,
     num_trees: usize,
 }
 
@@ -108,9 +130,19 @@ impl Lockstep {
             }
             groups.push(group);
         }
+        let mut tree_roots = vec![0; roots.len()];
+        for group in &groups {
+            for (&tree, &root) in group.trees.iter().zip(&group.roots) {
+                if tree < roots.len() {
+                    tree_roots[tree] = root;
+                }
+            }
+        }
         Some(Lockstep {
             steps,
             groups,
+            tree_roots,
+            tree_depths: depths.to_vec(),
             num_trees: roots.len(),
         })
     }
@@ -125,14 +157,8 @@ impl Lockstep {
                 let mut moved = 0;
                 for pos in &mut at {
                     let step = &self.steps[*pos];
-                    let value = row[usize::from(step.feature)];
-                    // `>` is false for NaN; the NaN direction is or-ed in without a branch.
-                    let right = (value > step.value) | (value.is_nan() & step.nan_right);
-                    let offset = if right {
-                        step.offsets >> 16
-                    } else {
-                        step.offsets & 0xFFFF
-                    } as usize;
+                    let offset =
+                        child_offset(step, goes_right(step, row[usize::from(step.feature)]));
                     *pos += offset;
                     moved |= offset;
                 }
@@ -145,6 +171,49 @@ impl Lockstep {
             }
         }
         leaf[..self.num_trees].iter().sum()
+    }
+
+    /// Adds each tree's leaf value to `out[r]` for the rows of a row-major `block` (`width`
+    /// values each), tree by tree in model order — the same sums as [`Self::raw_score`] —
+    /// walking [`LANES`] rows through a tree in lockstep, so the tree stays in cache and the
+    /// rows' load chains overlap.
+    pub(super) fn add_raw_scores(&self, block: &[f64], width: usize, out: &mut [f64]) {
+        for (&root, &depth) in self.tree_roots.iter().zip(&self.tree_depths) {
+            let mut rows = block.chunks_exact(width * LANES);
+            let mut outs = out.chunks_exact_mut(LANES);
+            for (rows, outs) in (&mut rows).zip(&mut outs) {
+                let mut at = [root; LANES];
+                for _ in 0..depth {
+                    let mut moved = 0;
+                    for (lane, pos) in at.iter_mut().enumerate() {
+                        let step = &self.steps[*pos];
+                        let value = rows[lane * width + usize::from(step.feature)];
+                        let offset = child_offset(step, goes_right(step, value));
+                        *pos += offset;
+                        moved |= offset;
+                    }
+                    if moved == 0 {
+                        break;
+                    }
+                }
+                for (score, pos) in outs.iter_mut().zip(at) {
+                    *score += self.steps[pos].value;
+                }
+            }
+            // The last rows, fewer than a lane group, one at a time.
+            for (row, score) in rows
+                .remainder()
+                .chunks_exact(width)
+                .zip(outs.into_remainder())
+            {
+                let mut pos = root;
+                for _ in 0..depth {
+                    let step = &self.steps[pos];
+                    pos += child_offset(step, goes_right(step, row[usize::from(step.feature)]));
+                }
+                *score += self.steps[pos].value;
+            }
+        }
     }
 }
 
