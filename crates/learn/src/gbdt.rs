@@ -13,6 +13,10 @@
 //! * Categorical features arrive as frequency-rank codes from `trainset` (see
 //!   `trainset::CategoryEncoding`) and are split on as ordinals: no category-to-bin
 //!   mapping has to be carried to inference.
+//! * Dataset-level parameters (`max_bin`, `categorical_feature`, `data_random_seed`, …)
+//!   cannot be set: `lightgbm3` builds its `Dataset` with an empty parameter string and
+//!   LightGBM ignores them once the Dataset exists. They are not offered here rather than
+//!   accepted and silently ignored; LightGBM's defaults apply (255 bins).
 
 use crate::{LearnError, Matrix};
 use model::trees::TreeEnsemble;
@@ -32,7 +36,6 @@ pub struct GbdtParams {
     pub bagging_fraction: f64,
     pub bagging_freq: u32,
     pub lambda_l2: f64,
-    pub max_bin: u32,
     /// Weight of a fraud row; `None` = sqrt(legitimate / fraud) of the training window.
     pub positive_weight: Option<f64>,
     pub seed: u64,
@@ -51,7 +54,6 @@ impl Default for GbdtParams {
             bagging_fraction: 0.8,
             bagging_freq: 1,
             lambda_l2: 1.0,
-            max_bin: 255,
             positive_weight: None,
             seed: 42,
             threads: 2,
@@ -73,7 +75,6 @@ impl GbdtParams {
             "bagging_fraction": self.bagging_fraction,
             "bagging_freq": self.bagging_freq,
             "lambda_l2": self.lambda_l2,
-            "max_bin": self.max_bin,
             "seed": self.seed,
             "deterministic": true,
             "force_row_wise": true,
