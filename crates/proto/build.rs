@@ -3,11 +3,15 @@
 //! for gRPC server reflection.
 use std::path::PathBuf;
 
+// Paths are taken at run time and declared relative to this package: the target directory is
+// shared across clones (`~/.cache/vigil/target`), and cargo reuses this script's binary and
+// output between them, so an absolute path (or `env!` baked in at compile time) would keep
+// reading — and watching — the proto files of whichever clone built it first.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = ["vigil/v1/events.proto", "vigil/v1/services.proto"];
     for file in &files {
-        println!("cargo:rerun-if-changed={}", root.join(file).display());
+        println!("cargo:rerun-if-changed=../../proto/{file}");
     }
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
