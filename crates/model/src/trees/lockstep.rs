@@ -5,9 +5,9 @@
 //! address depends on the previous comparison. Here the trees are walked [`LANES`] at a
 //! time in lockstep, so the CPU overlaps [`LANES`] independent chains of loads:
 //!
-//! - trees are sorted by depth and grouped, so the trees of a group need about the same
-//!   number of steps and a group walks exactly its deepest member's depth — the loop has a
-//!   fixed trip count and no data-dependent branch;
+//! - trees are sorted by typical path length (the leaves' depths weighted by their training
+//!   covers) and grouped, so the lanes of a group tend to reach their leaves at about the same
+//!   step; the only data-dependent branch is the group's exit;
 //! - each tree is laid out in preorder as [`Step`]s of 16 bytes; a step holds the feature,
 //!   the threshold, the direction a NaN takes there and the offsets to its two children, and a
 //!   leaf is a step whose offsets are both 0, so a lane that reached its leaf early stays
@@ -24,8 +24,9 @@
 
 use super::{DEFAULT_LEFT_MASK, MissingType, Node, SIMPLE_MASK};
 
-/// Trees walked together. Eight independent chains cover the L1/L2 load latency on the
-/// machines we measured (docs/benchmarks.md) without spilling the lane state from registers.
+/// Trees walked together. Eight independent chains hide the L1/L2 load latency; on the
+/// measured machine (docs/benchmarks.md) 4 and 6 lanes were slower, 12 about the same and 16
+/// much slower (the lane state no longer fits in registers).
 pub(super) const LANES: usize = 8;
 
 /// Whether a row goes right at `step` (`>` is false for NaN; the NaN direction is or-ed in
@@ -46,8 +47,8 @@ fn child_offset(step: &Step, right: bool) -> usize {
     }) as usize
 }
 
-/// Deeper trees are left to the general path: lockstep pays its group's full depth on every
-/// lane, and the preorder layout is built recursively.
+/// Models with deeper trees are left to the general path: the preorder layout is built
+/// recursively, and a group that walks one very deep path keeps all its lanes stepping.
 const MAX_DEPTH: usize = 128;
 
 /// One node of the lockstep layout.
@@ -64,9 +65,12 @@ struct Step {
     offsets: u32,
 }
 
+// Four steps to a 64-byte cache line.
+const _: () = assert!(std::mem::size_of::<Step>() == 16);
+
 #[derive(Debug, Clone)]
 struct Group {
-    /// Steps every lane of the group takes: the depth of its deepest tree.
+    /// Most steps a lane of the group can take: the depth of its deepest tree.
     depth: usize,
     /// Each lane's root step.
     roots: [usize; LANES],
