@@ -22,7 +22,7 @@ pub enum LogFormat {
 }
 
 /// The `telemetry` config section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// OTLP/gRPC collector endpoint, e.g. `http://otel-collector:4317`; no export when unset.
@@ -37,6 +37,18 @@ pub struct TelemetryConfig {
 
 fn default_filter() -> String {
     "info".into()
+}
+
+/// The same defaults whether the section is absent or partly given (a derived `Default`
+/// would leave the filter empty).
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            log_format: LogFormat::default(),
+            log_filter: default_filter(),
+        }
+    }
 }
 
 /// Keeps the exporter alive; flush it with [`TelemetryHandle::shutdown`].

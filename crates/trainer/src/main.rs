@@ -124,9 +124,9 @@ fn main() -> ExitCode {
                     }
                     (None, None) => return Err("give --trainset or --lake".into()),
                 };
-                outcome
-                    .map(|o| serde_json::to_string_pretty(&o).unwrap_or_default())
-                    .map_err(|e| format!("training failed: {e}"))
+                let outcome = outcome.map_err(|e| format!("training failed: {e}"))?;
+                serde_json::to_string_pretty(&outcome)
+                    .map_err(|e| format!("writing the training outcome as JSON: {e}"))
             }
         }
     });
@@ -144,11 +144,14 @@ fn main() -> ExitCode {
 
 fn tracing_subscriber_init()
 -> Result<service_runtime::telemetry::TelemetryHandle, service_runtime::telemetry::TelemetryError> {
-    let cfg = service_runtime::telemetry::TelemetryConfig {
+    let mut cfg = service_runtime::telemetry::TelemetryConfig {
         log_format: service_runtime::telemetry::LogFormat::Pretty,
-        // Progress of the long steps goes to stderr; RUST_LOG-style override via VIGIL_LOG.
-        log_filter: std::env::var("VIGIL_LOG").unwrap_or_else(|_| "info".into()),
         ..Default::default()
     };
+    // Progress of the long steps goes to stderr at `info`; the CLI loads no config file, so
+    // the services' variable for the filter is read directly.
+    if let Ok(filter) = std::env::var("VIGIL_TELEMETRY__LOG_FILTER") {
+        cfg.log_filter = filter;
+    }
     service_runtime::telemetry::init("trainer", &cfg)
 }

@@ -29,6 +29,12 @@ use super::{DEFAULT_LEFT_MASK, MissingType, Node, SIMPLE_MASK};
 /// much slower (the lane state no longer fits in registers).
 pub(super) const LANES: usize = 8;
 
+thread_local! {
+    /// Per-tree leaf values of the row being scored, reused across calls so the latency path
+    /// does not allocate.
+    static LEAF_VALUES: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Whether a row goes right at `step` (`>` is false for NaN; the NaN direction is or-ed in
 /// without a branch).
 #[inline(always)]
@@ -153,8 +159,15 @@ impl Lockstep {
 
     /// The raw score of a row (the caller checks its arity).
     pub(super) fn raw_score(&self, row: &[f64]) -> f64 {
-        // One slot per tree plus one for the padding lanes.
-        let mut leaf = vec![0.0; self.num_trees + 1];
+        LEAF_VALUES.with_borrow_mut(|leaf| {
+            // One slot per tree plus one for the padding lanes; every slot is written below.
+            leaf.resize(self.num_trees + 1, 0.0);
+            self.walk(row, leaf)
+        })
+    }
+
+    /// Writes each tree's leaf value for `row` into `leaf[tree]` and sums them in model order.
+    fn walk(&self, row: &[f64], leaf: &mut [f64]) -> f64 {
         for group in &self.groups {
             let mut at = group.roots;
             for _ in 0..group.depth {
