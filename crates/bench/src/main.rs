@@ -5,12 +5,15 @@
 //! * `train` — Vigil's training pipeline (`learn::gbdt`, `learn::logistic`) against the Python
 //!   LightGBM reference (`scripts/bench/lightgbm_reference.py`) on one training set, with the
 //!   same windows, parameters and weights; every metric is computed by `model::metrics`.
+//! * `features` — the `features` engine in memory: events/s, the per-event cost of a user
+//!   with 50 000 transactions in an hour against ordinary ones, state bytes per user.
 //! * `synth-set` — writes a seeded synthetic training set (for trying `train` without a lake).
 //!
 //! Results are printed as Markdown and written as JSON; a command exits non-zero when its
 //! check fails (scorer parity, or the training-quality / training-time targets).
 
 mod export;
+mod features;
 mod scorer;
 mod stats;
 mod synthetic;
@@ -32,6 +35,8 @@ enum Command {
     Scorer(scorer::ScorerArgs),
     /// Training quality and time: Vigil (Rust) vs Python LightGBM on a training set.
     Train(train::TrainArgs),
+    /// Feature engine: events/s, a heavy user's cost per event, state bytes per user.
+    Features(features::FeaturesArgs),
     /// Writes a seeded synthetic training set (numeric features) with `trainset`.
     SynthSet(synthetic::SynthSetArgs),
 }
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Scorer(args) => scorer::run(&args),
+        Command::Features(args) => features::run(&args),
         Command::Train(args) => train::run(&args),
         Command::SynthSet(args) => synthetic::write_set(&args).map(|()| true),
     };

@@ -68,6 +68,8 @@ pub(crate) fn write_set(args: &SynthSetArgs) -> anyhow::Result<()> {
     );
     let (values, labels) = rows(args.rows, args.features, args.seed);
     let spec = trainset::NumericSetSpec {
+        id_column: None,
+        labels_as_of_ms: None,
         name: format!(
             "synthetic-{}x{}-seed{}",
             args.rows, args.features, args.seed
@@ -88,6 +90,7 @@ pub(crate) fn write_set(args: &SynthSetArgs) -> anyhow::Result<()> {
             .zip(&labels)
             .enumerate()
             .map(|(i, (features, &label))| trainset::RowRef {
+                id: "",
                 entity: &entities[i % entities.len()],
                 time_ms: START_MS + i as i64 * 1000,
                 label,

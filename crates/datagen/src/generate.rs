@@ -796,6 +796,7 @@ fn materialise(
                 is_fraud: d.fraud.is_some(),
                 reported_at_ms,
                 event_time_ms: t.event_time_ms,
+                merchant_id: t.merchant_id.clone(),
             });
         }
         transactions.push(t);

@@ -109,6 +109,8 @@ pub struct LabelJson {
     pub reported_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub merchant_id: String,
 }
 
 /// RFC 3339 in UTC, with milliseconds (nanoseconds when the value has them).
@@ -205,6 +207,7 @@ impl From<&v1::Label> for LabelJson {
             is_fraud: l.is_fraud,
             reported_at: l.reported_at.as_ref().map(format_timestamp),
             event_time: l.event_time.as_ref().map(format_timestamp),
+            merchant_id: l.merchant_id.clone(),
         }
     }
 }
@@ -219,6 +222,8 @@ impl TryFrom<&LabelJson> for v1::Label {
             is_fraud: l.is_fraud,
             reported_at: parse_opt("reported_at", &l.reported_at)?,
             event_time: parse_opt("event_time", &l.event_time)?,
+            // Optional: ingest fills it from the transactions it accepted when empty.
+            merchant_id: l.merchant_id.clone(),
         })
     }
 }

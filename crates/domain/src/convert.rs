@@ -174,6 +174,11 @@ pub fn label_from_proto(l: &v1::Label) -> Result<Label, ValidationError> {
         is_fraud: l.is_fraud,
         reported_at_ms: time("reported_at", l.reported_at.as_ref())?,
         event_time_ms: time("event_time", l.event_time.as_ref())?,
+        merchant_id: if l.merchant_id.is_empty() {
+            String::new()
+        } else {
+            id("merchant_id", &l.merchant_id)?
+        },
     })
 }
 
@@ -185,6 +190,7 @@ pub fn label_to_proto(l: &Label) -> v1::Label {
         is_fraud: l.is_fraud,
         reported_at: Some(from_unix_ms(l.reported_at_ms)),
         event_time: Some(from_unix_ms(l.event_time_ms)),
+        merchant_id: l.merchant_id.clone(),
     }
 }
 
@@ -278,6 +284,7 @@ mod tests {
             is_fraud: true,
             reported_at: Some(from_unix_ms(1_763_900_000_000)),
             event_time: Some(from_unix_ms(1_763_800_000_000)),
+            merchant_id: "m1".into(),
         };
         assert_eq!(label_to_proto(&label_from_proto(&wire).unwrap()), wire);
     }

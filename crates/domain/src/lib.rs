@@ -91,6 +91,37 @@ pub struct Label {
     pub is_fraud: bool,
     pub reported_at_ms: i64,
     pub event_time_ms: i64,
+    /// Merchant of the labelled transaction; empty when not known.
+    pub merchant_id: String,
+}
+
+/// Default of how far in the future (by the server clock) an event time may be: clocks of
+/// card networks and client hosts disagree by seconds, not minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60_000;
+
+/// The event-time rule shared by ingest, the speed layer and the lake writer: a time more
+/// than `skew_ms` after the server's `now_ms` is refused, naming `field`. (A record accepted
+/// at ingest stays acceptable later: the clock only moves forward.) Without it one event
+/// dated 9999-01-01 would move a user's "latest" mark so far that every window reads 0.
+pub fn check_not_future(
+    field: &'static str,
+    t_ms: i64,
+    now_ms: i64,
+    skew_ms: i64,
+) -> Result<(), ValidationError> {
+    let limit = now_ms.saturating_add(skew_ms);
+    if t_ms > limit {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "{} is more than {} s after the server clock ({})",
+                proto::time::from_unix_ms(t_ms),
+                skew_ms / 1000,
+                proto::time::from_unix_ms(now_ms)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Why an input was refused: the offending field (proto field path) and what is wrong with it.
@@ -107,5 +138,19 @@ impl ValidationError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn future_event_times_are_refused_naming_the_field() {
+        let now = 1_764_000_000_000;
+        assert!(check_not_future("event_time", now + 299_000, now, 300_000).is_ok());
+        let e = check_not_future("event_time", 253_370_764_800_000, now, 300_000).unwrap_err();
+        assert_eq!(e.field, "event_time");
+        assert!(e.reason.contains("9999-01-01T00:00:00"), "{}", e.reason);
     }
 }

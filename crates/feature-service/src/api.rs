@@ -1,5 +1,6 @@
 //! The gRPC API of the feature store.
 
+use crate::speed::envelope;
 use domain::convert::transaction_from_proto;
 use online_store::OnlineStore;
 use proto::v1::feature_service_server::FeatureService;
@@ -11,11 +12,12 @@ use tonic::{Request, Response, Status};
 
 pub(crate) struct Api {
     store: OnlineStore,
+    skew_ms: i64,
 }
 
 impl Api {
-    pub(crate) fn new(store: OnlineStore) -> Self {
-        Api { store }
+    pub(crate) fn new(store: OnlineStore, skew_ms: i64) -> Self {
+        Api { store, skew_ms }
     }
 }
 
@@ -27,6 +29,9 @@ fn unavailable(e: online_store::StoreError) -> Status {
 #[tonic::async_trait]
 impl FeatureService for Api {
     /// The vector of a transaction as of now: current state + request-time features. Read-only.
+    /// The vector is evaluated at the request's event time bounded by the server clock
+    /// (`now ± max_future_skew_ms`), so a client cannot age its own history out of the
+    /// windows by moving `event_time`.
     async fn get_feature_vector(
         &self,
         request: Request<GetFeatureVectorRequest>,
@@ -37,24 +42,18 @@ impl FeatureService for Api {
             .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
         let t =
             transaction_from_proto(&wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let state = self
-            .store
-            .get_states(&[t.user_id.as_str()])
-            .await
-            .map_err(unavailable)?
-            .pop()
-            .flatten()
-            .unwrap_or_default();
-        Ok(Response::new(FeatureVector {
-            transaction_id: t.transaction_id.clone(),
-            user_id: t.user_id.clone(),
-            feature_set_version: features::FEATURE_SET_VERSION.into(),
-            schema_hash: features::schema_hash().into(),
-            values: state.vector(&t),
-            event_time: wire.event_time,
-            computed_at: Some(proto::time::from_unix_ms(now_ms())),
-            merchant_id: t.merchant_id,
-        }))
+        let (user_ids, merchant_ids) = ([t.user_id.as_str()], [t.merchant_id.as_str()]);
+        let (user, merchant) = tokio::try_join!(
+            self.store.get_users(&user_ids),
+            self.store.get_merchants(&merchant_ids)
+        )
+        .map_err(unavailable)?;
+        let user = user.into_iter().next().flatten().unwrap_or_default();
+        let merchant = merchant.into_iter().next().unwrap_or_default();
+        let now = now_ms();
+        let at = features::serving_time(t.event_time_ms, now, self.skew_ms);
+        let values = features::vector_at(&t, at, &user, &merchant);
+        Ok(Response::new(envelope(&t, values, now)))
     }
 
     async fn get_online_features(
@@ -69,7 +68,7 @@ impl FeatureService for Api {
         }
         let state = self
             .store
-            .get_states(&[user_id.as_str()])
+            .get_users(&[user_id.as_str()])
             .await
             .map_err(unavailable)?
             .pop()
@@ -78,8 +77,7 @@ impl FeatureService for Api {
         Ok(Response::new(OnlineFeatures {
             user_id,
             schema_hash: features::schema_hash().into(),
-            values: state
-                .aggregates_at(now_ms())
+            values: features::user_aggregates_at(&state, now_ms())
                 .into_iter()
                 .map(|(name, value)| NamedValue {
                     name: name.into(),

@@ -39,6 +39,20 @@ pub struct Settings {
     pub speed_linger_ms: u64,
     pub lake_batch_max: usize,
     pub lake_linger_ms: u64,
+    /// How far after the server clock an event time (or a label's `reported_at`) may be;
+    /// later ones are quarantined. The synchronous path also bounds a request's event time
+    /// to `now ± this` (see `features::serving_time`).
+    pub max_future_skew_ms: i64,
+}
+
+impl Settings {
+    /// Key lifetimes in Redis: states live as long as the longest window after their last
+    /// write.
+    pub fn ttls(&self) -> online_store::Ttls {
+        online_store::Ttls {
+            state: std::time::Duration::from_millis(features::LONGEST_WINDOW_MS.unsigned_abs()),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -50,6 +64,7 @@ impl Default for Settings {
             speed_linger_ms: 20,
             lake_batch_max: 10_000,
             lake_linger_ms: 1_000,
+            max_future_skew_ms: domain::DEFAULT_MAX_FUTURE_SKEW_MS,
         }
     }
 }
@@ -81,6 +96,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "feature_service.lake_batch_max",
                 "must be at least 1",
+            ));
+        }
+        if !(0..=86_400_000).contains(&s.max_future_skew_ms) {
+            return Err(ConfigError::invalid(
+                "feature_service.max_future_skew_ms",
+                "must be between 0 and 86400000 (one day)",
             ));
         }
         if s.speed_group == s.lake_group {

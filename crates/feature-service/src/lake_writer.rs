@@ -6,7 +6,6 @@
 use crate::config::Config;
 use crate::metrics::Metrics;
 use bus::{BusError, Consumer, Delivery, topics};
-use domain::convert::{label_from_proto, transaction_from_proto};
 use lake::{LakeError, LakeWriter, Record};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +18,7 @@ pub(crate) struct LakeWriterLoop {
     metrics: Metrics,
     batch_max: usize,
     linger: Duration,
+    skew_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,7 @@ impl LakeWriterLoop {
             metrics,
             batch_max: s.lake_batch_max,
             linger: Duration::from_millis(s.lake_linger_ms),
+            skew_ms: s.max_future_skew_ms,
         })
     }
 
@@ -67,11 +68,12 @@ impl LakeWriterLoop {
     async fn write(&self, batch: &[Delivery]) -> Result<(), WriteError> {
         let mut txns: BTreeMap<i32, Vec<Record<domain::Transaction>>> = BTreeMap::new();
         let mut labels: BTreeMap<i32, Vec<Record<domain::Label>>> = BTreeMap::new();
+        let now = service_runtime::clock::now_ms();
         for d in batch {
-            // Invalid records are quarantined by the speed layer; the lake keeps valid data only.
+            // Invalid records (the same rules as the speed layer's, event time included) are
+            // quarantined by the speed layer; the lake keeps valid data only.
             if d.topic == topics::TRANSACTIONS {
-                let parsed = d.decode::<proto::v1::Transaction>("transaction").ok();
-                if let Some(t) = parsed.and_then(|w| transaction_from_proto(&w).ok()) {
+                if let Ok(t) = crate::speed::decode_transaction(d, now, self.skew_ms) {
                     txns.entry(d.partition).or_default().push(Record {
                         partition: d.partition,
                         offset: d.offset,
@@ -79,19 +81,19 @@ impl LakeWriterLoop {
                     });
                 }
             } else if d.topic == topics::LABELS {
-                let parsed = d.decode::<proto::v1::Label>("label").ok();
-                if let Some(l) = parsed.and_then(|w| label_from_proto(&w).ok()) {
-                    labels.entry(d.partition).or_default().push(Record {
+                match crate::speed::decode_label(d, now, self.skew_ms) {
+                    Ok(l) => labels.entry(d.partition).or_default().push(Record {
                         partition: d.partition,
                         offset: d.offset,
                         value: l,
-                    });
-                } else {
-                    tracing::warn!(
+                    }),
+                    Err((field, reason)) => tracing::warn!(
                         partition = d.partition,
                         offset = d.offset,
+                        field,
+                        %reason,
                         "invalid label skipped"
-                    );
+                    ),
                 }
             }
         }

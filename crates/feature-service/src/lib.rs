@@ -1,15 +1,17 @@
 //! The feature-service: Vigil's feature store.
 //!
 //! Three parts run in one process, each in its own tracked task:
-//! * the **speed layer** ([`speed`]) consumes `vigil.transactions.v1`, computes each event's
-//!   vector as of just before it with the `features` crate, publishes it on
-//!   `vigil.features.v1`, and folds the event into the user's state in Redis — the states and
-//!   the consumer's next offsets are committed in one Redis transaction, and a redelivered
-//!   offset below the stored one is skipped, so a crash or restart neither loses nor
-//!   double-counts a transaction;
+//! * the **speed layer** ([`speed`]) consumes `vigil.transactions.v1` and `vigil.labels.v1`,
+//!   computes each event's vector as of just before it with the `features` engine, publishes
+//!   it on `vigil.features.v1`, and folds the event into its user's and merchant's state in
+//!   Redis (labels into the merchant's fraud-report counters) — states, merchant increments
+//!   and the consumer's next offsets are committed in one Redis transaction, and a
+//!   redelivered offset below the stored one is skipped, so a crash or restart neither loses
+//!   nor double-counts a transaction or a label;
 //! * the **lake writer** ([`lake_writer`]) appends transactions and labels to the
 //!   date-partitioned Parquet lake, idempotently (the lake keeps its own commit markers);
-//! * the **gRPC API** ([`api`]): `GetFeatureVector` (read-only, "as of now") and
+//! * the **gRPC API** ([`api`]): `GetFeatureVector` (read-only, "as of now", the event time
+//!   bounded by the server clock) and
 //!   `GetOnlineFeatures`.
 //!
 //! Shutdown: stop intake → the loops finish and commit their current batch → the server stops.
@@ -68,7 +70,10 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     ctx.shutdown.tasks.spawn(writer.run(stop));
 
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(FeatureServiceServer::new(api::Api::new(store.clone())));
+    routes.add_service(FeatureServiceServer::new(api::Api::new(
+        store.clone(),
+        cfg.feature_service.max_future_skew_ms,
+    )));
     service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,

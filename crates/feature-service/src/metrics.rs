@@ -5,6 +5,10 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Regi
 pub(crate) const SKIP_ALREADY_APPLIED: &str = "already_applied";
 pub(crate) const SKIP_DUPLICATE_ID: &str = "duplicate_transaction_id";
 pub(crate) const SKIP_QUARANTINED: &str = "quarantined";
+pub(crate) const LABEL_COUNTED: &str = "fraud_report_counted";
+pub(crate) const LABEL_NOT_FRAUD: &str = "not_fraud";
+pub(crate) const LABEL_UNRESOLVED: &str = "transaction_unknown";
+pub(crate) const LABEL_INVALID: &str = "invalid";
 
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
@@ -13,6 +17,7 @@ pub(crate) struct Metrics {
     pub(crate) lake_rows: IntCounterVec,
     pub(crate) batch_seconds: Histogram,
     pub(crate) retries: IntCounterVec,
+    pub(crate) labels: IntCounterVec,
 }
 
 impl Metrics {
@@ -46,7 +51,14 @@ impl Metrics {
             ),
             &["loop"],
         )?;
-        for c in [&skipped, &lake_rows, &retries] {
+        let labels = IntCounterVec::new(
+            Opts::new(
+                "features_labels_total",
+                "Labels consumed by the speed layer, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        for c in [&skipped, &lake_rows, &retries, &labels] {
             r.register(Box::new(c.clone()))?;
         }
         r.register(Box::new(applied.clone()))?;
@@ -57,6 +69,7 @@ impl Metrics {
             lake_rows,
             batch_seconds,
             retries,
+            labels,
         })
     }
 }

@@ -1,15 +1,34 @@
-//! The speed layer: transactions → feature vectors → Redis state, effectively once.
+//! The speed layer: transactions and labels → feature vectors → Redis state, effectively once.
+//!
+//! One consumer reads `vigil.transactions.v1` and `vigil.labels.v1` (both keyed by user, so a
+//! partition holds a user's transactions in arrival order). Per batch:
+//! 1. records at or past the stored next offsets are decoded and validated (a transaction
+//!    dated after `now + max_future_skew` is quarantined, naming `event_time`);
+//! 2. the batch's users (JSON states) and merchants (counter hashes) are loaded, and labels
+//!    are resolved to their transaction's merchant (the batch itself, else the Redis index);
+//! 3. the `features` engine runs over the batch in order: a transaction gets its vector as
+//!    of just before it and is folded into its user and merchant; a fraud label becomes
+//!    increments of its merchant's report counters at its `reported_at`;
+//! 4. vectors are published, then user states, merchant increments (`HINCRBY`, commutative,
+//!    so other instances may update the same merchant), the transaction index and the next
+//!    offsets of both topics are committed in one `MULTI`/`EXEC`.
+//!
+//! A retried batch re-reads the offsets, so nothing is applied twice; the vectors of a batch
+//! that failed after publishing are republished identically (consumers key on the id).
 
 use crate::config::Config;
-use crate::metrics::{Metrics, SKIP_ALREADY_APPLIED, SKIP_DUPLICATE_ID, SKIP_QUARANTINED};
+use crate::metrics::{
+    LABEL_COUNTED, LABEL_INVALID, LABEL_NOT_FRAUD, LABEL_UNRESOLVED, Metrics, SKIP_ALREADY_APPLIED,
+    SKIP_DUPLICATE_ID, SKIP_QUARANTINED,
+};
 use bus::{BusError, Consumer, Delivery, Producer, topics};
-use domain::Transaction;
-use domain::convert::transaction_from_proto;
-use features::{Fold, UserState};
-use online_store::{NextOffset, OnlineStore, StoreError};
+use domain::convert::{label_from_proto, transaction_from_proto};
+use domain::{Label, Transaction};
+use features::{Applied, CounterKey, MerchantDelta, MerchantState, States, UserState};
+use online_store::{Commit, NextOffset, OnlineStore, StoreError, Ttls};
 use proto::v1::FeatureVector;
 use service_runtime::clock::now_ms;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +41,8 @@ pub(crate) struct SpeedLayer {
     partitions: i32,
     batch_max: usize,
     linger: Duration,
+    skew_ms: i64,
+    ttls: Ttls,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +51,47 @@ enum BatchError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The states of one batch's users and merchants, as the engine sees them.
+#[derive(Debug, Default)]
+struct Working {
+    users: HashMap<String, UserState>,
+    merchants: HashMap<String, MerchantState>,
+}
+
+impl States for Working {
+    fn user(&mut self, user_id: &str) -> &mut UserState {
+        self.users.entry(user_id.to_owned()).or_default()
+    }
+    fn merchant(&mut self, merchant_id: &str) -> &mut MerchantState {
+        self.merchants.entry(merchant_id.to_owned()).or_default()
+    }
+    fn pair(&mut self, user_id: &str, merchant_id: &str) -> (&mut UserState, &mut MerchantState) {
+        (
+            self.users.entry(user_id.to_owned()).or_default(),
+            self.merchants.entry(merchant_id.to_owned()).or_default(),
+        )
+    }
+}
+
+enum Input {
+    Txn(Transaction),
+    Label(Label),
+}
+
+/// The wire envelope of a vector (the only place it is built).
+pub(crate) fn envelope(t: &Transaction, values: Vec<f64>, computed_at_ms: i64) -> FeatureVector {
+    FeatureVector {
+        transaction_id: t.transaction_id.clone(),
+        user_id: t.user_id.clone(),
+        feature_set_version: features::FEATURE_SET_VERSION.into(),
+        schema_hash: features::schema_hash().into(),
+        values,
+        event_time: Some(proto::time::from_unix_ms(t.event_time_ms)),
+        computed_at: Some(proto::time::from_unix_ms(computed_at_ms)),
+        merchant_id: t.merchant_id.clone(),
+    }
 }
 
 impl SpeedLayer {
@@ -41,7 +103,11 @@ impl SpeedLayer {
     ) -> Result<Self, BusError> {
         let s = &cfg.feature_service;
         Ok(SpeedLayer {
-            consumer: Consumer::new(&cfg.kafka, &s.speed_group, &[topics::TRANSACTIONS])?,
+            consumer: Consumer::new(
+                &cfg.kafka,
+                &s.speed_group,
+                &[topics::TRANSACTIONS, topics::LABELS],
+            )?,
             store,
             producer,
             metrics,
@@ -49,6 +115,8 @@ impl SpeedLayer {
             partitions: cfg.kafka.partitions,
             batch_max: s.speed_batch_max,
             linger: Duration::from_millis(s.speed_linger_ms),
+            skew_ms: s.max_future_skew_ms,
+            ttls: s.ttls(),
         })
     }
 
@@ -74,110 +142,267 @@ impl SpeedLayer {
         .await;
     }
 
+    async fn quarantine(&self, d: &Delivery, field: &str, reason: &str) -> Result<(), BusError> {
+        tracing::warn!(topic = %d.topic, partition = d.partition, offset = d.offset, field, %reason, "quarantined");
+        let key = d.key.clone().unwrap_or_default();
+        self.producer
+            .quarantine(&d.topic, &key, d.payload.clone(), field, reason, now_ms())
+            .await
+    }
+
     /// Applies one batch. Idempotent: safe to call again with the same batch after a failure.
     async fn process(&self, batch: &[Delivery]) -> Result<(), BatchError> {
-        let next = self
+        let next_txn = self
             .store
             .next_offsets(&self.group, topics::TRANSACTIONS, self.partitions)
             .await?;
-        let mut txns: Vec<Transaction> = Vec::with_capacity(batch.len());
+        let next_label = self
+            .store
+            .next_offsets(&self.group, topics::LABELS, self.partitions)
+            .await?;
+        let now = now_ms();
+        let mut inputs = Vec::with_capacity(batch.len());
         for d in batch {
-            if d.is_below(&next) {
+            let is_txn = d.topic == topics::TRANSACTIONS;
+            if d.is_below(if is_txn { &next_txn } else { &next_label }) {
                 self.metrics
                     .skipped
                     .with_label_values(&[SKIP_ALREADY_APPLIED])
                     .inc();
                 continue;
             }
-            match decode(d) {
-                Ok(t) => txns.push(t),
-                Err((field, reason)) => {
-                    self.metrics
-                        .skipped
-                        .with_label_values(&[SKIP_QUARANTINED])
-                        .inc();
-                    tracing::warn!(partition = d.partition, offset = d.offset, field, %reason, "quarantined");
-                    let key = d.key.clone().unwrap_or_default();
-                    self.producer
-                        .quarantine(
-                            topics::TRANSACTIONS,
-                            &key,
-                            d.payload.clone(),
-                            field,
-                            &reason,
-                            now_ms(),
-                        )
-                        .await?;
+            if is_txn {
+                match decode_transaction(d, now, self.skew_ms) {
+                    Ok(t) => inputs.push(Input::Txn(t)),
+                    Err((field, reason)) => {
+                        self.metrics
+                            .skipped
+                            .with_label_values(&[SKIP_QUARANTINED])
+                            .inc();
+                        self.quarantine(d, field, &reason).await?;
+                    }
+                }
+            } else {
+                match decode_label(d, now, self.skew_ms) {
+                    Ok(l) => inputs.push(Input::Label(l)),
+                    Err((field, reason)) => {
+                        self.metrics
+                            .labels
+                            .with_label_values(&[LABEL_INVALID])
+                            .inc();
+                        self.quarantine(d, field, &reason).await?;
+                    }
                 }
             }
         }
-        let mut users: Vec<&str> = txns.iter().map(|t| t.user_id.as_str()).collect();
+
+        // Which merchant each label is about: its own field (ingest fills it), else a
+        // transaction of this batch, else the index ingest keeps.
+        let in_batch: HashMap<&str, &str> = inputs
+            .iter()
+            .filter_map(|i| match i {
+                Input::Txn(t) => Some((t.transaction_id.as_str(), t.merchant_id.as_str())),
+                Input::Label(_) => None,
+            })
+            .collect();
+        let lookup: Vec<&str> = inputs
+            .iter()
+            .filter_map(|i| match i {
+                Input::Label(l)
+                    if l.merchant_id.is_empty()
+                        && !in_batch.contains_key(l.transaction_id.as_str()) =>
+                {
+                    Some(l.transaction_id.as_str())
+                }
+                _ => None,
+            })
+            .collect::<HashSet<&str>>()
+            .into_iter()
+            .collect();
+        let found = self.store.merchants_of(&lookup).await?;
+        let indexed: HashMap<&str, String> = lookup
+            .iter()
+            .zip(found)
+            .filter_map(|(t, m)| m.map(|m| (*t, m)))
+            .collect();
+        let merchant_of = |l: &Label| -> Option<String> {
+            if !l.merchant_id.is_empty() {
+                return Some(l.merchant_id.clone());
+            }
+            let id = l.transaction_id.as_str();
+            in_batch
+                .get(id)
+                .map(|m| (*m).to_owned())
+                .or_else(|| indexed.get(id).cloned())
+        };
+
+        // Load the batch's states.
+        let mut users: Vec<&str> = Vec::new();
+        let mut merchants: Vec<String> = Vec::new();
+        for i in &inputs {
+            match i {
+                Input::Txn(t) => {
+                    users.push(&t.user_id);
+                    merchants.push(t.merchant_id.clone());
+                }
+                Input::Label(l) => merchants.extend(merchant_of(l)),
+            }
+        }
         users.sort_unstable();
         users.dedup();
-        let loaded = self.store.get_states(&users).await?;
-        let mut states: HashMap<&str, UserState> = users
+        merchants.sort_unstable();
+        merchants.dedup();
+        let merchant_refs: Vec<&str> = merchants.iter().map(String::as_str).collect();
+        let mut work = Working::default();
+        for (u, s) in users.iter().zip(self.store.get_users(&users).await?) {
+            work.users.insert((*u).to_owned(), s.unwrap_or_default());
+        }
+        for (m, s) in merchant_refs
             .iter()
-            .zip(loaded)
-            .map(|(u, s)| (*u, s.unwrap_or_default()))
-            .collect();
-        let computed_at = Some(proto::time::from_unix_ms(now_ms()));
-        let mut vectors = Vec::with_capacity(txns.len());
-        for t in &txns {
-            let state = states.entry(t.user_id.as_str()).or_default();
-            let values = state.vector(t);
-            match state.fold(t) {
-                Fold::Applied => vectors.push(FeatureVector {
-                    transaction_id: t.transaction_id.clone(),
-                    user_id: t.user_id.clone(),
-                    feature_set_version: features::FEATURE_SET_VERSION.into(),
-                    schema_hash: features::schema_hash().into(),
-                    values,
-                    event_time: Some(proto::time::from_unix_ms(t.event_time_ms)),
-                    computed_at,
-                    merchant_id: t.merchant_id.clone(),
-                }),
-                Fold::Duplicate => {
-                    self.metrics
+            .zip(self.store.get_merchants(&merchant_refs).await?)
+        {
+            work.merchants.insert((*m).to_owned(), s);
+        }
+
+        // Run the engine in batch order.
+        let mut vectors = Vec::new();
+        let mut deltas: HashMap<String, BTreeMap<CounterKey, i64>> = HashMap::new();
+        let mut latest: HashMap<String, i64> = HashMap::new();
+        let mut changed_users: HashSet<&str> = HashSet::new();
+        let mut merge = |deltas: &mut HashMap<String, BTreeMap<CounterKey, i64>>,
+                         m: &str,
+                         d: &MerchantDelta,
+                         at: i64| {
+            let entry = deltas.entry(m.to_owned()).or_default();
+            for (k, by) in &d.0 {
+                *entry.entry(*k).or_insert(0) += by;
+            }
+            let l = latest.entry(m.to_owned()).or_insert(at);
+            *l = (*l).max(at);
+        };
+        for i in &inputs {
+            match i {
+                Input::Txn(t) => match features::on_transaction(&mut work, t) {
+                    Applied::New {
+                        values,
+                        merchant_delta,
+                    } => {
+                        merge(
+                            &mut deltas,
+                            &t.merchant_id,
+                            &merchant_delta,
+                            t.event_time_ms,
+                        );
+                        changed_users.insert(&t.user_id);
+                        vectors.push(envelope(t, values, now));
+                    }
+                    Applied::Duplicate => self
+                        .metrics
                         .skipped
                         .with_label_values(&[SKIP_DUPLICATE_ID])
-                        .inc();
-                }
+                        .inc(),
+                },
+                Input::Label(l) => match merchant_of(l) {
+                    None => self
+                        .metrics
+                        .labels
+                        .with_label_values(&[LABEL_UNRESOLVED])
+                        .inc(),
+                    Some(m) => {
+                        let d = features::on_label(&mut work, &m, l);
+                        let outcome = if d.is_empty() {
+                            LABEL_NOT_FRAUD
+                        } else {
+                            LABEL_COUNTED
+                        };
+                        merge(&mut deltas, &m, &d, l.reported_at_ms);
+                        self.metrics.labels.with_label_values(&[outcome]).inc();
+                    }
+                },
             }
         }
-        // Publish first, then commit state + offsets atomically. A crash in between republishes
-        // identical vectors on redelivery (same state, same input); consumers key on the
-        // transaction id.
+
+        // Publish first, then commit everything atomically.
         self.producer
             .send_all(
                 topics::FEATURES,
                 vectors.iter().map(|v| (v.user_id.as_str(), v)),
             )
             .await?;
-        let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
-        for d in batch {
-            let e = offsets.entry(d.partition).or_insert(d.offset + 1);
-            *e = (*e).max(d.offset + 1);
-        }
-        let offsets: Vec<NextOffset> = offsets
+        let deltas: Vec<(String, MerchantDelta)> = deltas
             .into_iter()
-            .filter(|(p, o)| next.get(p).is_none_or(|n| o > n))
-            .map(|(partition, offset)| NextOffset {
-                topic: topics::TRANSACTIONS.into(),
-                partition,
-                offset,
+            .map(|(m, d)| (m, MerchantDelta(d.into_iter().collect())))
+            .collect();
+        let stale: Vec<(&str, Vec<CounterKey>)> = deltas
+            .iter()
+            .filter_map(|(m, _)| {
+                let at = *latest.get(m)?;
+                let s = work.merchants.get(m)?.stale(at);
+                Some((m.as_str(), s))
             })
             .collect();
-        let changed: Vec<(&str, &UserState)> = states.iter().map(|(u, s)| (*u, s)).collect();
-        self.store.commit(&self.group, &changed, &offsets).await?;
+        let mut offsets = next_offsets(batch, topics::TRANSACTIONS, &next_txn);
+        offsets.extend(next_offsets(batch, topics::LABELS, &next_label));
+        let commit = Commit {
+            users: work
+                .users
+                .iter()
+                .filter(|(u, _)| changed_users.contains(u.as_str()))
+                .map(|(u, s)| (u.as_str(), s))
+                .collect(),
+            merchant_deltas: deltas.iter().map(|(m, d)| (m.as_str(), d)).collect(),
+            merchant_stale: stale,
+            offsets,
+        };
+        self.store.commit(&self.group, &commit, self.ttls).await?;
         self.metrics.applied.inc_by(vectors.len() as u64);
         Ok(())
     }
 }
 
-/// Decodes and validates a transaction; on failure, the field and the reason.
-fn decode(d: &Delivery) -> Result<Transaction, (&'static str, String)> {
+/// The next offsets to store for `topic`: past the batch's last record of each partition,
+/// where that moves them forward.
+fn next_offsets(batch: &[Delivery], topic: &str, stored: &BTreeMap<i32, i64>) -> Vec<NextOffset> {
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for d in batch.iter().filter(|d| d.topic == topic) {
+        let e = next.entry(d.partition).or_insert(d.offset + 1);
+        *e = (*e).max(d.offset + 1);
+    }
+    next.into_iter()
+        .filter(|(p, o)| stored.get(p).is_none_or(|n| o > n))
+        .map(|(partition, offset)| NextOffset {
+            topic: topic.into(),
+            partition,
+            offset,
+        })
+        .collect()
+}
+
+/// Decodes and validates a transaction (event-time rule included); on failure, the field
+/// and the reason.
+pub(crate) fn decode_transaction(
+    d: &Delivery,
+    now_ms: i64,
+    skew_ms: i64,
+) -> Result<Transaction, (&'static str, String)> {
     let wire: proto::v1::Transaction = d
         .decode("transaction")
         .map_err(|e| ("payload", e.to_string()))?;
-    transaction_from_proto(&wire).map_err(|e| (e.field, e.reason))
+    let t = transaction_from_proto(&wire).map_err(|e| (e.field, e.reason))?;
+    domain::check_not_future("event_time", t.event_time_ms, now_ms, skew_ms)
+        .map_err(|e| (e.field, e.reason))?;
+    Ok(t)
+}
+
+/// Decodes and validates a label (a `reported_at` in the future is refused).
+pub(crate) fn decode_label(
+    d: &Delivery,
+    now_ms: i64,
+    skew_ms: i64,
+) -> Result<Label, (&'static str, String)> {
+    let wire: proto::v1::Label = d.decode("label").map_err(|e| ("payload", e.to_string()))?;
+    let l = label_from_proto(&wire).map_err(|e| (e.field, e.reason))?;
+    domain::check_not_future("reported_at", l.reported_at_ms, now_ms, skew_ms)
+        .map_err(|e| (e.field, e.reason))?;
+    Ok(l)
 }

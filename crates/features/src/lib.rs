@@ -1,19 +1,37 @@
-//! The single source of truth for Vigil's features.
+//! The single source of truth for Vigil's features: definitions, state and evaluation.
 //!
-//! * [`schema`] lists every feature once — name, type, version, definition — and derives the
-//!   feature set's schema hash; a model refuses vectors carrying another hash.
-//! * [`UserState`] is the incremental per-user state; [`UserState::vector`] computes a
-//!   transaction's vector *as of just before the event* (plus its request-time features) and
-//!   [`UserState::fold`] adds the event to the state.
+//! * [`schema`] lists every feature once — name, type, entity, window, aggregation, version,
+//!   definition — and derives the schema hash and the documentation table from that list.
+//! * [`UserState`] (tiled windows and bounded last-seen sets, one per user) and
+//!   [`MerchantState`] (commutative integer counters per closed tile, one per merchant) are
+//!   the incremental states; both are bounded whatever the event rate (see [`tiles`]).
+//! * [`engine`] is the one API every adapter calls: [`on_transaction`] = vector as of just
+//!   before the event, then fold (idempotent on the transaction id), [`on_label`] = a fraud
+//!   report counted for its merchant at its `reported_at`, [`vector_at`] for read-only
+//!   "as of now" reads, over any [`States`] implementation.
 //!
-//! The same code runs online (feature-service, state in Redis) and offline (the training-set
+//! The same code runs online (feature-service, states in Redis) and offline (the point-in-time
 //! builder replays the lake through it), so training and serving cannot disagree.
 //!
 //! Architecture invariant: no I/O and no clock here. Time comes from the events themselves
-//! (or from the caller for "as of now" reads), so tests and replays are deterministic.
+//! (or from the caller, [`serving_time`]), so tests and replays are deterministic.
 
+pub mod engine;
+mod merchant;
 pub mod schema;
-mod state;
+pub mod tiles;
+mod user;
 
-pub use schema::{FEATURE_SET_VERSION, FEATURES, FeatureDef, FeatureKind, schema_hash};
-pub use state::{Fold, UserState};
+pub use engine::{
+    Applied, MemoryStates, States, amount_units, cold_vector, on_label, on_transaction,
+    on_transaction_read_merchant, serving_time, user_aggregates_at, vector, vector_at,
+};
+pub use merchant::{Counter, CounterKey, MerchantDelta, MerchantState};
+pub use schema::{
+    FEATURE_SET_VERSION, FEATURES, FeatureDef, FeatureKind, LONGEST_WINDOW_MS, schema_hash,
+};
+pub use tiles::WindowSpec;
+pub use user::UserState;
+
+#[cfg(test)]
+mod tests;

@@ -77,7 +77,7 @@ impl<S: FeatureSource> Scorer<S> {
                 // same `features` crate; flagged in the answer and counted.
                 tracing::warn!(%error, transaction_id = %txn.transaction_id, "feature-service unavailable; degraded scoring");
                 self.metrics.degraded.inc();
-                let values = features::UserState::default().vector(&txn);
+                let values = features::cold_vector(&txn);
                 (features::schema_hash().to_owned(), values, true)
             }
         };

@@ -25,6 +25,12 @@ pub struct IngestSettings {
     pub dedup_ttl_secs: u64,
     /// Largest batch accepted by SubmitBatch (and chunk size of SubmitStream).
     pub max_batch: usize,
+    /// How far after the server clock an `event_time` (or a label's `reported_at`) may be;
+    /// later ones are refused with INVALID_ARGUMENT naming the field.
+    pub max_future_skew_ms: i64,
+    /// How long an accepted transaction's merchant is remembered, so that a label submitted
+    /// later without a merchant can be counted for it (merchant fraud risk).
+    pub label_horizon_days: u32,
 }
 
 impl Default for IngestSettings {
@@ -32,6 +38,8 @@ impl Default for IngestSettings {
         IngestSettings {
             dedup_ttl_secs: 7 * 86_400,
             max_batch: 5_000,
+            max_future_skew_ms: domain::DEFAULT_MAX_FUTURE_SKEW_MS,
+            label_horizon_days: 120,
         }
     }
 }
@@ -49,6 +57,18 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "ingest.max_batch",
                 "must be at least 1",
+            ));
+        }
+        if self.ingest.label_horizon_days == 0 {
+            return Err(ConfigError::invalid(
+                "ingest.label_horizon_days",
+                "must be at least 1",
+            ));
+        }
+        if !(0..=86_400_000).contains(&self.ingest.max_future_skew_ms) {
+            return Err(ConfigError::invalid(
+                "ingest.max_future_skew_ms",
+                "must be between 0 and 86400000 (one day)",
             ));
         }
         Ok(())

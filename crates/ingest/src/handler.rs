@@ -63,6 +63,29 @@ impl Handler {
         }
     }
 
+    /// The wire → domain validation plus the event-time rule (no event after
+    /// `now + max_future_skew_ms`).
+    fn validate(&self, wire: &proto::v1::Transaction) -> Result<Transaction, ValidationError> {
+        let t = transaction_from_proto(wire)?;
+        domain::check_not_future(
+            "event_time",
+            t.event_time_ms,
+            now_ms(),
+            self.settings.max_future_skew_ms,
+        )?;
+        Ok(t)
+    }
+
+    fn validate_label(&self, wire: &proto::v1::Label) -> Result<(), ValidationError> {
+        let l = label_from_proto(wire)?;
+        domain::check_not_future(
+            "reported_at",
+            l.reported_at_ms,
+            now_ms(),
+            self.settings.max_future_skew_ms,
+        )
+    }
+
     /// Validates, de-duplicates and publishes a batch; reports rejections by index.
     async fn accept(
         &self,
@@ -73,7 +96,7 @@ impl Handler {
         let mut in_batch = HashSet::new();
         let mut duplicates = 0u32;
         for (index, wire) in batch.iter().enumerate() {
-            match transaction_from_proto(wire) {
+            match self.validate(wire) {
                 Ok(t) => {
                     if in_batch.insert(t.transaction_id.clone()) {
                         valid.push(t);
@@ -113,11 +136,15 @@ impl Handler {
             )
             .await?;
         timer.observe_duration();
-        let fresh_ids: Vec<&str> = fresh.iter().map(|t| t.transaction_id.as_str()).collect();
+        let fresh_ids: Vec<(&str, &str)> = fresh
+            .iter()
+            .map(|t| (t.transaction_id.as_str(), t.merchant_id.as_str()))
+            .collect();
         self.store
             .mark_seen(
                 &fresh_ids,
                 Duration::from_secs(self.settings.dedup_ttl_secs),
+                Duration::from_secs(u64::from(self.settings.label_horizon_days) * 86_400),
             )
             .await?;
         let m = &self.metrics.transactions;
@@ -176,7 +203,7 @@ impl IngestService for Handler {
             .transaction
             .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
         tracing::Span::current().record("transaction_id", wire.transaction_id.as_str());
-        if let Err(e) = transaction_from_proto(&wire) {
+        if let Err(e) = self.validate(&wire) {
             self.quarantine(&wire, &e).await.map_err(status)?;
             self.metrics
                 .transactions
@@ -241,15 +268,33 @@ impl IngestService for Handler {
         &self,
         request: Request<SubmitLabelsRequest>,
     ) -> Result<Response<SubmitLabelsResponse>, Status> {
-        let labels = request.into_inner().labels;
+        let mut labels = request.into_inner().labels;
         self.check_size(labels.len())?;
         for (i, l) in labels.iter().enumerate() {
-            if let Err(e) = label_from_proto(l) {
+            if let Err(e) = self.validate_label(l) {
                 self.metrics
                     .labels
                     .with_label_values(&[OUTCOME_REJECTED])
                     .inc();
                 return Err(Status::invalid_argument(format!("labels[{i}]: {e}")));
+            }
+        }
+        // A label without a merchant gets the one of its transaction, when ingest accepted it.
+        let missing: Vec<usize> = (0..labels.len())
+            .filter(|&i| labels[i].merchant_id.is_empty())
+            .collect();
+        let ids: Vec<&str> = missing
+            .iter()
+            .map(|&i| labels[i].transaction_id.as_str())
+            .collect();
+        let found = self
+            .store
+            .merchants_of(&ids)
+            .await
+            .map_err(|e| status(e.into()))?;
+        for (i, merchant) in missing.into_iter().zip(found) {
+            if let Some(m) = merchant {
+                labels[i].merchant_id = m;
             }
         }
         self.producer

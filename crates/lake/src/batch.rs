@@ -218,6 +218,8 @@ pub fn labels_from_batch(batch: &RecordBatch) -> Result<Vec<Label>, LakeError> {
                 is_fraud: is_fraud.value(row)?,
                 reported_at_ms: reported_at.value(row)?,
                 event_time_ms: event_time.value(row)?,
+                // Not stored: the lake joins a label to its transaction by id.
+                merchant_id: String::new(),
             })
         })
         .collect()

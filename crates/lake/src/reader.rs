@@ -143,6 +143,46 @@ impl LakeReader {
         .await
     }
 
+    /// Transactions with `event_time <= until_ms`, in `(kafka_partition, kafka_offset)` order
+    /// — every user's arrival order, since the topic is keyed by user — as a stream of record
+    /// batches (convert with [`batch::transactions_from_batch`]). Not de-duplicated: the
+    /// feature engine does that exactly as the speed layer does.
+    pub async fn transactions_in_arrival_order(
+        &self,
+        until_ms: i64,
+    ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, LakeError> {
+        let day = chrono::DateTime::from_timestamp_millis(until_ms)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .ok_or_else(|| {
+                LakeError::column("event_time", format!("{until_ms} ms is out of range"))
+            })?;
+        let query = format!(
+            "SELECT * FROM transactions WHERE {EVENT_DATE} <= '{day}' \
+             AND CAST(event_time AS BIGINT) <= {until_ms} \
+             ORDER BY kafka_partition, kafka_offset"
+        );
+        Ok(self.ctx.sql(&query).await?.execute_stream().await?)
+    }
+
+    /// Every label record reported at or before `until_ms` (not de-duplicated), ordered by
+    /// (reported_at, kafka_partition, kafka_offset).
+    pub async fn labels_reported_by(&self, until_ms: i64) -> Result<Vec<Label>, LakeError> {
+        let batches = self
+            .sql(&format!(
+                "SELECT * FROM labels WHERE CAST(reported_at AS BIGINT) <= {until_ms} \
+                 ORDER BY reported_at, kafka_partition, kafka_offset"
+            ))
+            .await?;
+        blocking(&self.root, move || {
+            let mut labels = Vec::new();
+            for batch in &batches {
+                labels.extend(batch::labels_from_batch(batch)?);
+            }
+            Ok(labels)
+        })
+        .await
+    }
+
     /// Count of transaction rows per user_id (rows, not distinct transactions).
     pub async fn transaction_counts_by_user(&self) -> Result<BTreeMap<String, u64>, LakeError> {
         let batches = self

@@ -28,6 +28,7 @@ pub(crate) fn label(id: &str, is_fraud: bool, reported_at_ms: i64) -> Label {
         is_fraud,
         reported_at_ms,
         event_time_ms: 1_700_000_000_000,
+        merchant_id: String::new(),
     }
 }
 

@@ -1,23 +1,32 @@
 //! The online store: Vigil's speed-layer state in Redis, through `fred`.
 //!
-//! Keys are namespaced and versioned (`vigil:v1:…`):
-//! * `vigil:v1:user:{user_id}` — the user's [`features::UserState`] (JSON);
-//! * `vigil:v1:offset:{consumer}:{topic}:{partition}` — the next Kafka offset to apply;
-//! * `vigil:v1:seen:{transaction_id}` — ingest's duplicate marker (with a TTL).
+//! Keys are namespaced and versioned (`vigil:v2:…`, the feature set v2's state layout):
+//! * `vigil:v2:user:{user_id}` — the user's [`features::UserState`] (JSON), expiring
+//!   [`features::LONGEST_WINDOW_MS`] after its last write;
+//! * `vigil:v2:merchant:{merchant_id}` — a hash of the merchant's integer counters
+//!   ([`features::MerchantState`]), changed only by `HINCRBY` (commutative, so several
+//!   speed-layer instances may update one merchant) and `HDEL` of tiles no window reads any
+//!   more; expires like user states;
+//! * `vigil:v2:txn:{transaction_id}` — the transaction's merchant, written by ingest when it
+//!   accepts the transaction, so a label submitted later without a merchant can be counted
+//!   for it; expires after the label horizon;
+//! * `vigil:v2:offset:{consumer}:{topic}:{partition}` — the next Kafka offset to apply;
+//! * `vigil:v2:seen:{transaction_id}` — ingest's duplicate marker (with a TTL).
 //!
-//! [`OnlineStore::commit`] writes a batch's user states *and* the consumer's next offsets in one
-//! `MULTI`/`EXEC` transaction: either the batch is applied and its offsets advanced, or neither.
-//! That is what makes the feature-service's Kafka consumer effectively-once.
+//! [`OnlineStore::commit`] writes a batch's user states, merchant increments, transaction
+//! index *and* the consumer's next offsets in one `MULTI`/`EXEC` transaction: either the batch
+//! is applied and its offsets advanced, or neither. That is what makes the feature-service's
+//! Kafka consumer effectively-once.
 //!
 //! Every command has a bounded timeout; reads of many keys use one `MGET`.
 
-use features::UserState;
+use features::{CounterKey, MerchantDelta, MerchantState, UserState};
 use fred::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const PREFIX: &str = "vigil:v1";
+const PREFIX: &str = "vigil:v2";
 
 /// The `redis` config section.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +54,8 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("corrupt merchant state at {key}: unknown field {field:?}")]
+    CorruptMerchant { key: String, field: String },
 }
 
 /// A handle to the online store (cheap to clone).
@@ -63,12 +74,49 @@ fn user_key(user_id: &str) -> String {
     format!("{PREFIX}:user:{user_id}")
 }
 
+fn merchant_key(merchant_id: &str) -> String {
+    format!("{PREFIX}:merchant:{merchant_id}")
+}
+
+fn txn_key(transaction_id: &str) -> String {
+    format!("{PREFIX}:txn:{transaction_id}")
+}
+
 fn offset_key(consumer: &str, topic: &str, partition: i32) -> String {
     format!("{PREFIX}:offset:{consumer}:{topic}:{partition}")
 }
 
 fn seen_key(transaction_id: &str) -> String {
     format!("{PREFIX}:seen:{transaction_id}")
+}
+
+/// Everything one speed-layer batch changes, written atomically by [`OnlineStore::commit`].
+#[derive(Debug, Default)]
+pub struct Commit<'a> {
+    pub users: Vec<(&'a str, &'a UserState)>,
+    /// Increments per merchant (`HINCRBY`).
+    pub merchant_deltas: Vec<(&'a str, &'a MerchantDelta)>,
+    /// Counters no window reads any more (`HDEL`).
+    pub merchant_stale: Vec<(&'a str, Vec<CounterKey>)>,
+    pub offsets: Vec<NextOffset>,
+}
+
+/// How long keys live after their last write.
+#[derive(Debug, Clone, Copy)]
+pub struct Ttls {
+    /// User and merchant states: the longest window.
+    pub state: Duration,
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)
+}
+
+/// Which kind of state key, for [`OnlineStore::memory_usage`].
+#[derive(Debug, Clone, Copy)]
+pub enum KeyKind {
+    User,
+    Merchant,
 }
 
 /// A consumer's next offset for one partition, part of a [`OnlineStore::commit`].
@@ -99,11 +147,8 @@ impl OnlineStore {
         Ok(OnlineStore { client })
     }
 
-    /// The states of `user_ids` (one `MGET`); `None` for users never seen.
-    pub async fn get_states(
-        &self,
-        user_ids: &[&str],
-    ) -> Result<Vec<Option<UserState>>, StoreError> {
+    /// The states of `user_ids` (one `MGET`); `None` for users never seen (or expired).
+    pub async fn get_users(&self, user_ids: &[&str]) -> Result<Vec<Option<UserState>>, StoreError> {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -123,6 +168,49 @@ impl OnlineStore {
                     .map_err(|source| StoreError::Corrupt { key, source }),
             })
             .collect()
+    }
+
+    /// The states of `merchant_ids` (`HGETALL` each, in one pipeline); empty for merchants
+    /// never seen.
+    pub async fn get_merchants(
+        &self,
+        merchant_ids: &[&str],
+    ) -> Result<Vec<MerchantState>, StoreError> {
+        if merchant_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pipeline = self.client.pipeline();
+        for m in merchant_ids {
+            let () = pipeline.hgetall(merchant_key(m)).await?;
+        }
+        let maps: Vec<std::collections::HashMap<String, i64>> = pipeline.all().await?;
+        maps.into_iter()
+            .zip(merchant_ids)
+            .map(|(map, m)| {
+                MerchantState::from_fields(map.iter().map(|(f, v)| (f.as_str(), *v))).map_err(
+                    |field| StoreError::CorruptMerchant {
+                        key: merchant_key(m),
+                        field,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The merchants of `transaction_ids` from the label resolution index (one `MGET`).
+    pub async fn merchants_of(
+        &self,
+        transaction_ids: &[&str],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if transaction_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = transaction_ids.iter().map(|t| txn_key(t)).collect();
+        Ok(if keys.len() == 1 {
+            vec![self.client.get(&keys[0]).await?]
+        } else {
+            self.client.mget(keys).await?
+        })
     }
 
     /// The stored next offsets of `consumer` for `topic`, for partitions `0..partitions`.
@@ -149,22 +237,44 @@ impl OnlineStore {
             .collect())
     }
 
-    /// Atomically writes the user states and the consumer's next offsets (`MULTI`/`EXEC`).
+    /// Atomically writes everything a batch changed (`MULTI`/`EXEC`).
     pub async fn commit(
         &self,
         consumer: &str,
-        states: &[(&str, &UserState)],
-        offsets: &[NextOffset],
+        commit: &Commit<'_>,
+        ttls: Ttls,
     ) -> Result<(), StoreError> {
         let tx = self.client.multi();
-        for (user, state) in states {
+        let state_ttl = secs(ttls.state);
+        for (user, state) in &commit.users {
             let json = serde_json::to_string(state).map_err(|source| StoreError::Corrupt {
                 key: user_key(user),
                 source,
             })?;
-            let () = tx.set(user_key(user), json, None, None, false).await?;
+            let () = tx
+                .set(
+                    user_key(user),
+                    json,
+                    Some(Expiration::EX(state_ttl)),
+                    None,
+                    false,
+                )
+                .await?;
         }
-        for o in offsets {
+        for (merchant, delta) in &commit.merchant_deltas {
+            let key = merchant_key(merchant);
+            for (counter, by) in &delta.0 {
+                let _: Value = tx.hincrby(&key, counter.to_string(), *by).await?;
+            }
+            let _: Value = tx.expire(&key, state_ttl, None).await?;
+        }
+        for (merchant, stale) in &commit.merchant_stale {
+            if !stale.is_empty() {
+                let fields: Vec<String> = stale.iter().map(ToString::to_string).collect();
+                let _: Value = tx.hdel(merchant_key(merchant), fields).await?;
+            }
+        }
+        for o in &commit.offsets {
             let () = tx
                 .set(
                     offset_key(consumer, &o.topic, o.partition),
@@ -177,6 +287,16 @@ impl OnlineStore {
         }
         let _: Value = tx.exec(true).await?;
         Ok(())
+    }
+
+    /// Bytes Redis uses for a key (`MEMORY USAGE`), for state-size measurements.
+    pub async fn memory_usage(&self, kind: KeyKind, id: &str) -> Result<Option<u64>, StoreError> {
+        let key = match kind {
+            KeyKind::User => user_key(id),
+            KeyKind::Merchant => merchant_key(id),
+        };
+        let v: Option<u64> = self.client.memory_usage(key, Some(0)).await?;
+        Ok(v)
     }
 
     /// Which of `transaction_ids` ingest has already accepted (one `MGET`).
@@ -193,20 +313,32 @@ impl OnlineStore {
         Ok(values.into_iter().map(|v| v.is_some()).collect())
     }
 
-    /// Marks transactions as accepted by ingest, for `ttl` (one pipeline).
+    /// Marks transactions `(transaction_id, merchant_id)` as accepted by ingest, for `ttl`,
+    /// and records their merchants in the label resolution index for `index_ttl` (one
+    /// pipeline).
     pub async fn mark_seen(
         &self,
-        transaction_ids: &[&str],
+        transactions: &[(&str, &str)],
         ttl: Duration,
+        index_ttl: Duration,
     ) -> Result<(), StoreError> {
-        if transaction_ids.is_empty() {
+        if transactions.is_empty() {
             return Ok(());
         }
         let pipeline = self.client.pipeline();
-        let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        for t in transaction_ids {
+        let (secs, index_secs) = (secs(ttl), secs(index_ttl));
+        for (t, merchant) in transactions {
             let () = pipeline
                 .set(seen_key(t), "1", Some(Expiration::EX(secs)), None, false)
+                .await?;
+            let () = pipeline
+                .set(
+                    txn_key(t),
+                    *merchant,
+                    Some(Expiration::EX(index_secs)),
+                    None,
+                    false,
+                )
                 .await?;
         }
         let _: Vec<Value> = pipeline.all().await?;

@@ -1,7 +1,8 @@
 //! The trainer: turns the lake (or any conforming training set) into a registered model.
 //!
-//! [`dataset`] builds a point-in-time training set by replaying lake transactions through the
-//! `features` crate and writes it as a generic training set (Parquet + `trainset.json`);
+//! [`dataset`] builds a point-in-time training set as of a cut-off with `feature-builder`
+//! (the `features` engine over the lake) and writes it as a generic training set (Parquet +
+//! `trainset.json`);
 //! [`train`] runs `learn::pipeline` on a set, writes the artifact and its report into the
 //! registry and applies the promotion gate. The same job runs from the CLI
 //! (`vigil-trainer build-set`, `vigil-trainer train`) and from the `TrainerService.Train` RPC.
@@ -21,7 +22,9 @@ use std::path::Path;
 /// Default gap between windows: the median fraud-report delay of Vigil's data (3 days).
 pub const DEFAULT_LABEL_DELAY_MS: i64 = 3 * 86_400_000;
 
-/// Reads the lake, writes a training set under `work_dir`, trains and registers.
+/// Reads the lake, writes a training set as of `now_ms` under `work_dir` (labels reported
+/// after `now_ms` are not read; unlabelled transactions older than the label delay count as
+/// legit), trains and registers.
 pub async fn train_from_lake(
     lake_path: &Path,
     work_dir: &Path,
@@ -31,7 +34,11 @@ pub async fn train_from_lake(
     promote_to: Option<&str>,
     now_ms: i64,
 ) -> Result<Outcome, TrainError> {
-    let manifest = dataset::build_set_from_lake(lake_path, work_dir, label_delay_ms).await?;
+    let as_of = dataset::AsOf {
+        cutoff_ms: now_ms,
+        assume_legit_after_ms: label_delay_ms,
+    };
+    let manifest = dataset::build_set_from_lake(lake_path, work_dir, as_of, label_delay_ms).await?;
     let (registry, config, promote) = (
         registry.clone(),
         config.clone(),

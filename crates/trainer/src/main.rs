@@ -24,7 +24,17 @@ enum Command {
         /// Label delay recorded in the set (the gap the trainer leaves between windows).
         #[arg(long, default_value_t = 3.0)]
         label_delay_days: f64,
+        /// Cut-off (RFC 3339, default now): no transaction after it and no label reported
+        /// after it is read.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Unlabelled transactions this much older than the cut-off are legit (default: the
+        /// label delay); younger unlabelled ones are left out.
+        #[arg(long)]
+        assume_legit_after_days: Option<f64>,
     },
+    /// Prints the feature table (Markdown) generated from the feature definitions.
+    Features,
     /// Trains on a training set (or on the lake), registers the model and its report.
     Train(TrainArgs),
 }
@@ -64,11 +74,15 @@ fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     if !matches!(
         first.as_deref(),
-        Some("train" | "build-set" | "help" | "--help" | "-h")
+        Some("train" | "build-set" | "features" | "help" | "--help" | "-h")
     ) {
         return service_runtime::launch("trainer", trainer::run);
     }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Features) {
+        print!("{}", features::schema::markdown_table());
+        return ExitCode::SUCCESS;
+    }
     let _telemetry = tracing_subscriber_init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -80,14 +94,31 @@ fn main() -> ExitCode {
     let days = |d: f64| (d * 86_400_000.0) as i64;
     let result: Result<String, String> = runtime.block_on(async {
         match cli.command {
+            Command::Features => Ok(String::new()),
             Command::BuildSet {
                 lake,
                 out,
                 label_delay_days,
-            } => trainer::dataset::build_set_from_lake(&lake, &out, days(label_delay_days))
-                .await
-                .map(|p| p.display().to_string())
-                .map_err(|e| e.to_string()),
+                as_of,
+                assume_legit_after_days,
+            } => {
+                let cutoff_ms = match as_of {
+                    None => service_runtime::clock::now_ms(),
+                    Some(s) => chrono::DateTime::parse_from_rfc3339(&s)
+                        .map_err(|e| format!("--as-of {s:?}: {e}"))?
+                        .timestamp_millis(),
+                };
+                let as_of = trainer::dataset::AsOf {
+                    cutoff_ms,
+                    assume_legit_after_ms: days(
+                        assume_legit_after_days.unwrap_or(label_delay_days),
+                    ),
+                };
+                trainer::dataset::build_set_from_lake(&lake, &out, as_of, days(label_delay_days))
+                    .await
+                    .map(|p| p.display().to_string())
+                    .map_err(|e| e.to_string())
+            }
             Command::Train(args) => {
                 let registry =
                     registry::Registry::open(&args.registry).map_err(|e| e.to_string())?;

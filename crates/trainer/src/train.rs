@@ -65,6 +65,28 @@ fn schema_of(set: &TrainingSet) -> (String, String) {
     )
 }
 
+/// The leakage rule on label cut-offs. A set whose labels are cut off after the training
+/// time holds labels nobody could have known: refused. A set without a cut-off may hold labels
+/// reported after its own rows' windows: the model is registered, flagged, and never promoted
+/// (the returned warning is the gate's reason).
+fn label_cutoff_check(
+    labels_as_of_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<Option<String>, TrainError> {
+    match labels_as_of_ms {
+        Some(cutoff) if cutoff > now_ms => Err(TrainError::Task(format!(
+            "the training set's labels are cut off at {cutoff} ms, after the training time {now_ms} ms: \
+             it holds labels reported after the model is trained (label leakage); rebuild it as of the training time"
+        ))),
+        Some(_) => Ok(None),
+        None => Ok(Some(
+            "the training set has no label cut-off (trainset.json `labels_as_of_ms`): labels reported \
+             after its windows may have leaked into training; not promoted"
+                .into(),
+        )),
+    }
+}
+
 /// Trains on the set at `manifest_path`, registers the artifact (model, manifest, report)
 /// and moves `promote_to` when the gate passes. Blocking: run it off the async runtime.
 pub fn train_set(
@@ -84,6 +106,7 @@ pub fn train_set(
         "[1/4] training set loaded"
     );
     let (schema_hash, feature_set_version) = schema_of(&set);
+    let label_cutoff = label_cutoff_check(set.manifest().labels_as_of_ms, now_ms)?;
     let previous = match promote_to {
         Some(alias) => match registry.resolve(alias)? {
             Some(r) => Some(registry.load(&r)?.manifest().clone()),
@@ -101,7 +124,7 @@ pub fn train_set(
                 version,
                 "[2/4] training (CV, LightGBM, logistic baseline, calibration)"
             );
-            let t = learn::pipeline::train(
+            let mut t = learn::pipeline::train(
                 &mut set,
                 config,
                 &schema_hash,
@@ -109,6 +132,9 @@ pub fn train_set(
                 version,
                 now_ms,
             )?;
+            if let Some(w) = &label_cutoff {
+                t.manifest.warnings.push(w.clone());
+            }
             tracing::info!(
                 trees = t.gbdt.iterations,
                 seconds = t.gbdt.train_time.as_secs_f64(),
@@ -141,7 +167,9 @@ pub fn train_set(
     };
     let metrics = t.manifest.metrics.clone();
     let auc = metrics.get("test_roc_auc").copied().unwrap_or(0.0);
-    let gate = if auc < MIN_TEST_AUC {
+    let gate = if let Some(w) = label_cutoff {
+        Some(w)
+    } else if auc < MIN_TEST_AUC {
         Some(format!("test ROC-AUC {auc:.4} < {MIN_TEST_AUC}"))
     } else {
         previous.as_ref().and_then(|p| p.metrics.get("test_roc_auc")).and_then(|prev| {
@@ -174,4 +202,18 @@ pub fn train_set(
         rows: set.len() as u64,
         report: report_path,
     })
+}
+
+#[cfg(test)]
+mod leak_tests {
+    use super::*;
+
+    #[test]
+    fn a_future_label_cutoff_is_refused_and_a_missing_one_flagged() {
+        let err = label_cutoff_check(Some(2_000), 1_000).unwrap_err();
+        assert!(err.to_string().contains("label leakage"), "{err}");
+        assert_eq!(label_cutoff_check(Some(1_000), 1_000).unwrap(), None);
+        let flag = label_cutoff_check(None, 1_000).unwrap().unwrap();
+        assert!(flag.contains("no label cut-off"), "{flag}");
+    }
 }

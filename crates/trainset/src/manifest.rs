@@ -70,6 +70,15 @@ pub struct Manifest {
     pub label_delay_ms: i64,
     /// The features, in the order of the feature matrix.
     pub features: Vec<FeatureSpec>,
+    /// A column identifying each row (e.g. `transaction_id`), so predictions can be joined
+    /// back; carried along, never a feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_column: Option<String>,
+    /// The time (unix ms) the labels were cut off at: no label reported later is in the set.
+    /// `None` for a set built without a cut-off — the trainer flags such a set as possibly
+    /// leaking labels from after its training window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_as_of_ms: Option<i64>,
     /// The data: a `.parquet` file, or a directory whose `*.parquet` files (not starting
     /// with `.` or `_`) are read in name order. Relative to the manifest's directory (an
     /// absolute path is used as is).
@@ -122,6 +131,21 @@ impl Manifest {
             if let Some((other, _)) = roles[..i].iter().find(|(_, c)| c == column) {
                 return Some(format!(
                     "column \"{column}\" is both the {other} and the {role} column"
+                ));
+            }
+        }
+        if let Some(id) = &self.id_column {
+            if id.is_empty() {
+                return Some("id_column is empty".into());
+            }
+            if let Some((role, _)) = roles.iter().find(|(_, c)| *c == id) {
+                return Some(format!(
+                    "column \"{id}\" is both the id and the {role} column"
+                ));
+            }
+            if self.features.iter().any(|f| &f.name == id) {
+                return Some(format!(
+                    "column \"{id}\" is both the id column and a feature"
                 ));
             }
         }

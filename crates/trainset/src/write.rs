@@ -37,6 +37,10 @@ pub struct NumericSetSpec {
     pub label_delay_ms: i64,
     /// The features' names, in the order of [`RowRef::features`] (written as Float64).
     pub feature_names: Vec<String>,
+    /// The row id column's name (written as Utf8 from [`RowRef::id`]), if any.
+    pub id_column: Option<String>,
+    /// See [`Manifest::labels_as_of_ms`].
+    pub labels_as_of_ms: Option<i64>,
 }
 
 impl NumericSetSpec {
@@ -56,6 +60,8 @@ impl NumericSetSpec {
                     feature_type: FeatureType::Numeric,
                 })
                 .collect(),
+            id_column: self.id_column.clone(),
+            labels_as_of_ms: self.labels_as_of_ms,
             data: PathBuf::from("data"),
         }
     }
@@ -64,6 +70,8 @@ impl NumericSetSpec {
 /// One row to write. `NaN` features are written as nulls (missing).
 #[derive(Debug, Clone, Copy)]
 pub struct RowRef<'a> {
+    /// The row's id (written only when the spec has an id column).
+    pub id: &'a str,
     /// The entity.
     pub entity: &'a str,
     /// The event time, unix milliseconds.
@@ -98,6 +106,7 @@ pub struct TrainingSetWriter {
     manifest: Manifest,
     schema: SchemaRef,
     writer: ArrowWriter<File>,
+    id: Option<StringBuilder>,
     entity: StringBuilder,
     time: Int64Builder,
     label: BooleanBuilder,
@@ -148,6 +157,9 @@ impl TrainingSetWriter {
                 .iter()
                 .map(|name| Field::new(name, DataType::Float64, true)),
         );
+        if let Some(id) = &spec.id_column {
+            fields.push(Field::new(id, DataType::Utf8, false));
+        }
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -165,6 +177,10 @@ impl TrainingSetWriter {
             manifest,
             schema,
             writer,
+            id: spec
+                .id_column
+                .as_ref()
+                .map(|_| StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
             entity: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16),
             time: Int64Builder::with_capacity(BATCH_ROWS),
             label: BooleanBuilder::with_capacity(BATCH_ROWS),
@@ -185,6 +201,9 @@ impl TrainingSetWriter {
                 found: row.features.len(),
                 expected: self.features.len(),
             });
+        }
+        if let Some(id) = &mut self.id {
+            id.append_value(row.id);
         }
         self.entity.append_value(row.entity);
         self.time.append_value(row.time_ms);
@@ -215,6 +234,9 @@ impl TrainingSetWriter {
                 .iter_mut()
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
+        if let Some(id) = &mut self.id {
+            columns.push(Arc::new(id.finish()));
+        }
         self.buffered = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| {
             TrainsetError::Arrow {

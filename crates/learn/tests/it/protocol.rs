@@ -61,6 +61,8 @@ fn campaigns(stable_signal: f64, users: usize, seed: u64) -> Synthetic {
 
 fn write(dir: &Path, s: &Synthetic, label_delay_ms: i64) -> std::path::PathBuf {
     let spec = NumericSetSpec {
+        id_column: None,
+        labels_as_of_ms: None,
         name: "campaigns".into(),
         entity_column: "user_id".into(),
         time_column: "event_time_ms".into(),
@@ -74,6 +76,7 @@ fn write(dir: &Path, s: &Synthetic, label_delay_ms: i64) -> std::path::PathBuf {
         ],
     };
     let rows = (0..s.times.len()).map(|i| RowRef {
+        id: "",
         entity: &s.entities[i],
         time_ms: s.times[i],
         label: s.labels[i],

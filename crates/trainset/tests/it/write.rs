@@ -11,6 +11,8 @@ use trainset::{
 
 fn spec(features: &[&str]) -> NumericSetSpec {
     NumericSetSpec {
+        id_column: None,
+        labels_as_of_ms: None,
         name: "vigil-v1".into(),
         entity_column: "user_id".into(),
         time_column: "event_time_ms".into(),
@@ -37,6 +39,7 @@ fn written_sets_load_back_identically_with_snappy_row_groups() {
         })
         .collect();
     let rows = (0..n).map(|i| RowRef {
+        id: "",
         entity: &entities[i],
         time_ms: (n - i) as i64 * 1000,
         label: i.is_multiple_of(50),
@@ -88,6 +91,7 @@ fn writer_refuses_rows_of_the_wrong_width_an_existing_set_and_no_rows() {
     let dir = tempfile::tempdir().unwrap();
     let mut writer = TrainingSetWriter::create(dir.path(), &spec(&["a", "b"])).unwrap();
     let ok = RowRef {
+        id: "",
         entity: "u",
         time_ms: 1,
         label: false,
@@ -96,6 +100,7 @@ fn writer_refuses_rows_of_the_wrong_width_an_existing_set_and_no_rows() {
     writer.push(ok).unwrap();
     let err = writer
         .push(RowRef {
+            id: "",
             features: &[1.0],
             ..ok
         })

@@ -1,6 +1,8 @@
 //! The whole loop on real Redis and the real broker: history → trainer → registry; then
-//! transactions → ingest → Kafka → feature-service (killed with SIGKILL and restarted midway)
-//! → features → inference → scores → drift-monitor.
+//! transactions and labels → ingest → Kafka → feature-service (killed with SIGKILL and
+//! restarted midway) → features → inference → scores → drift-monitor. User *and* merchant
+//! state (transaction counters, fraud reports) must survive the crash without loss or double
+//! counting.
 
 use bus::{Consumer, KafkaConfig, topics};
 use e2e::{Service, Stack, now_ms, run_to_completion};
@@ -24,7 +26,7 @@ fn transaction(run: &str, k: usize, t0: i64) -> v1::Transaction {
             minor_units: 500 + (k as i64 * 7919) % 20_000,
             currency: "EUR".into(),
         }),
-        merchant_id: format!("m{}", k % 13),
+        merchant_id: format!("{run}-m{}", k % 13),
         merchant_category: "5411".into(),
         channel: if k.is_multiple_of(10) {
             v1::Channel::Atm
@@ -154,6 +156,34 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
         .await
         .unwrap();
     let half = all.len() / 2;
+    // Fraud reports on every 7th transaction, reported 30 h ago (so in closed tiles of both
+    // label windows), without a merchant: ingest resolves it from the transactions.
+    let reported_at = now_ms() - 30 * 3_600_000;
+    let labels: Vec<v1::Label> = all
+        .iter()
+        .step_by(7)
+        .map(|t| v1::Label {
+            transaction_id: t.transaction_id.clone(),
+            user_id: t.user_id.clone(),
+            is_fraud: true,
+            reported_at: Some(proto::time::from_unix_ms(reported_at)),
+            event_time: t.event_time,
+            merchant_id: String::new(),
+        })
+        .collect();
+    let label_client = client.clone();
+    let submit_labels = |labels: Vec<v1::Label>| {
+        let mut c = label_client.clone();
+        async move {
+            let n = labels.len();
+            let r = c
+                .submit_labels(v1::SubmitLabelsRequest { labels })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.accepted as usize, n);
+        }
+    };
     for chunk in all[..half].chunks(100) {
         let r = client
             .submit_batch(v1::SubmitBatchRequest {
@@ -164,7 +194,14 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
             .into_inner();
         assert_eq!((r.accepted as usize, r.rejected.len()), (chunk.len(), 0));
     }
+    let (first_labels, late_labels): (Vec<_>, Vec<_>) = labels.iter().cloned().partition(|l| {
+        all[..half]
+            .iter()
+            .any(|t| t.transaction_id == l.transaction_id)
+    });
+    submit_labels(first_labels).await;
     features.kill();
+    submit_labels(late_labels).await;
     for chunk in all[half..].chunks(100) {
         let r = client
             .submit_batch(v1::SubmitBatchRequest {
@@ -279,6 +316,58 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
             online.transactions_seen, *n,
             "online count of {user} differs from the lake recount"
         );
+    }
+
+    // 6b. Merchant state is exact too: transaction counters over the closed hour tiles of the
+    //     1-day window and every fraud report, whatever was in flight at the crash.
+    let probe_t = now_ms();
+    let window = features::schema::MERCHANT_WINDOWS[0];
+    let (from, to) = window.range(probe_t);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for m in 0..13 {
+        let merchant = format!("{run}-m{m}");
+        let expected_txns = all
+            .iter()
+            .filter(|t| t.merchant_id == merchant)
+            .filter(|t| {
+                let tile = window.tile_of(proto::time::to_unix_ms(t.event_time.as_ref().unwrap()));
+                (from..=to).contains(&tile)
+            })
+            .count() as f64;
+        let expected_reports = labels
+            .iter()
+            .filter(|l| {
+                all.iter()
+                    .any(|t| t.transaction_id == l.transaction_id && t.merchant_id == merchant)
+            })
+            .count() as f64;
+        let mut probe = transaction(&run, 777_000 + m, t0);
+        probe.merchant_id = merchant.clone();
+        probe.event_time = Some(proto::time::from_unix_ms(probe_t));
+        let get = |name: &str, v: &[f64]| v[features::schema::index_of(name).unwrap()];
+        loop {
+            let v = fs
+                .get_feature_vector(v1::GetFeatureVectorRequest {
+                    transaction: Some(probe.clone()),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .values;
+            let got = (
+                get("merchant_txn_count_1d", &v),
+                get("merchant_fraud_reports_7d", &v),
+            );
+            if got == (expected_txns, expected_reports) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{merchant}: (transactions 1d, fraud reports 7d) online {got:?}, recount {:?}",
+                (expected_txns, expected_reports)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     // 7. Synchronous scoring over gRPC, and the same through grpcurl with a JSON transaction.
