@@ -24,7 +24,7 @@ use crate::metrics::{
 use bus::{BusError, Consumer, Delivery, Producer, topics};
 use domain::convert::{label_from_proto, transaction_from_proto};
 use domain::{Label, Transaction};
-use features::{Applied, CounterKey, MerchantDelta, MerchantState, States, UserState};
+use features::{Applied, CounterKey, MemoryStates, MerchantDelta};
 use online_store::{Commit, NextOffset, OnlineStore, StoreError, Ttls};
 use proto::v1::FeatureVector;
 use service_runtime::clock::now_ms;
@@ -51,28 +51,6 @@ enum BatchError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The states of one batch's users and merchants, as the engine sees them.
-#[derive(Debug, Default)]
-struct Working {
-    users: HashMap<String, UserState>,
-    merchants: HashMap<String, MerchantState>,
-}
-
-impl States for Working {
-    fn user(&mut self, user_id: &str) -> &mut UserState {
-        self.users.entry(user_id.to_owned()).or_default()
-    }
-    fn merchant(&mut self, merchant_id: &str) -> &mut MerchantState {
-        self.merchants.entry(merchant_id.to_owned()).or_default()
-    }
-    fn pair(&mut self, user_id: &str, merchant_id: &str) -> (&mut UserState, &mut MerchantState) {
-        (
-            self.users.entry(user_id.to_owned()).or_default(),
-            self.merchants.entry(merchant_id.to_owned()).or_default(),
-        )
-    }
 }
 
 enum Input {
@@ -253,7 +231,8 @@ impl SpeedLayer {
         merchants.sort_unstable();
         merchants.dedup();
         let merchant_refs: Vec<&str> = merchants.iter().map(String::as_str).collect();
-        let mut work = Working::default();
+        // The batch's working set: the engine's own in-memory `States`.
+        let mut work = MemoryStates::default();
         for (u, s) in users.iter().zip(self.store.get_users(&users).await?) {
             work.users.insert((*u).to_owned(), s.unwrap_or_default());
         }
