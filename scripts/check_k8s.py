@@ -78,6 +78,7 @@ TOPICS = (
     "vigil.features.v1",
     "vigil.scores.v1",
     "vigil.labels.v1",
+    "vigil.profiles.v1",
     "vigil.quarantine.v1",
     "vigil.drift.v1",
 )

@@ -41,7 +41,7 @@ fi
 # Explicit topic creation: tansu does not auto-create topics (and production should not).
 partitions="${VIGIL_PARTITIONS:-6}"
 for topic in vigil.transactions.v1 vigil.features.v1 vigil.scores.v1 vigil.labels.v1 \
-             vigil.quarantine.v1 vigil.drift.v1; do
+             vigil.profiles.v1 vigil.quarantine.v1 vigil.drift.v1; do
   tansu topic create --broker "tcp://$broker" --partitions "$partitions" "$topic" >/dev/null 2>&1 || true
 done
 

@@ -32,6 +32,8 @@ pub enum BusError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
+    #[error("bus task failed: {0}")]
+    Task(String),
     #[error("cannot decode {what} at {topic}/{partition}@{offset}: {source}")]
     Decode {
         what: &'static str,

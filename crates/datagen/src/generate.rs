@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::convert::transaction_to_proto;
-use domain::{Channel, Currency, GeoPoint, Label, Transaction};
+use domain::{AccountType, Channel, Currency, GeoPoint, Label, Transaction, UserProfile};
 use proto::v1;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
@@ -47,6 +47,7 @@ mod stream {
     pub(super) const FRAUD: u64 = 3;
     pub(super) const LABELS: u64 = 4;
     pub(super) const FAULTS: u64 = 5;
+    pub(super) const PROFILES: u64 = 6;
 }
 
 /// The fraud scenarios the generator plays.
@@ -118,6 +119,7 @@ pub struct DatasetStats {
     pub corrupt: u64,
     pub fraud_labels: u64,
     pub legit_labels: u64,
+    pub profiles: u64,
     pub start_ms: i64,
     pub end_ms: i64,
 }
@@ -135,6 +137,9 @@ pub struct Dataset {
     pub corrupt: Vec<CorruptTransaction>,
     /// Ground truth: the pattern of every fraudulent transaction id.
     pub fraud_patterns: HashMap<String, FraudPattern>,
+    /// Profile versions: one per user (valid from the account's opening), plus a credit-band
+    /// change inside the window for about one user in ten; ordered by `valid_from_ms`.
+    pub profiles: Vec<UserProfile>,
     pub stats: DatasetStats,
 }
 
@@ -727,6 +732,8 @@ pub fn generate(config: &GenConfig) -> Result<Dataset, GenerateError> {
     let (transactions, labels, fraud_patterns) =
         materialise(config, &world, drafts, &order, &mut stats)?;
     let (transactions, corrupt) = emit(config, transactions, &mut stats);
+    let profiles = profiles(config, &world);
+    stats.profiles = profiles.len() as u64;
     stats.start_ms = start_ms;
     stats.end_ms = end_ms;
     Ok(Dataset {
@@ -734,8 +741,56 @@ pub fn generate(config: &GenConfig) -> Result<Dataset, GenerateError> {
         labels,
         corrupt,
         fraud_patterns,
+        profiles,
         stats,
     })
+}
+
+/// 2015-01-01T00:00:00Z: accounts open from here over the next ten years, whatever the
+/// window, so two windows of one seed (history, then live) agree on every user's profile.
+const ACCOUNTS_FROM_MS: i64 = 1_420_070_400_000;
+const ACCOUNT_SPAN_DAYS: i64 = 3_650;
+
+/// The user dimension: each user's profile valid from the account's opening, and for about
+/// one user in ten a credit-band change at a time inside the window.
+fn profiles(config: &GenConfig, world: &World) -> Vec<UserProfile> {
+    let mut rng = rng_for(config.seed, stream::PROFILES);
+    let (start_ms, end_ms) = (config.start_ms, config.end_ms());
+    let mut out = Vec::with_capacity(world.users.len() + world.users.len() / 8);
+    for user in &world.users {
+        let opened = ACCOUNTS_FROM_MS + rng.random_range(0..ACCOUNT_SPAN_DAYS) * DAY_MS;
+        let account_type = match rng.random::<f64>() {
+            x if x < 0.82 => AccountType::Personal,
+            x if x < 0.94 => AccountType::Business,
+            _ => AccountType::Student,
+        };
+        let band = |rng: &mut ChaCha8Rng| rng.random_range(1..=5u8);
+        let first = UserProfile {
+            user_id: user.id.clone(),
+            account_opened_ms: opened,
+            account_type,
+            home_country: COUNTRIES[user.home].code.to_owned(),
+            credit_band: band(&mut rng),
+            income_band: band(&mut rng),
+            valid_from_ms: opened,
+        };
+        // Drawn for every user so the stream does not depend on the window.
+        let (changes, at, new_band) = (
+            rng.random::<f64>() < 0.1,
+            rng.random_range(start_ms..end_ms.max(start_ms + 1)),
+            band(&mut rng),
+        );
+        if changes {
+            out.push(UserProfile {
+                credit_band: new_band,
+                valid_from_ms: at,
+                ..first.clone()
+            });
+        }
+        out.push(first);
+    }
+    out.sort_by_key(|p| p.valid_from_ms);
+    out
 }
 
 type Materialised = (Vec<Transaction>, Vec<Label>, HashMap<String, FraudPattern>);

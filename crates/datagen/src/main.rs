@@ -15,10 +15,10 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(cmd) => generate(cmd),
         Command::Replay(cmd) => {
             // Generating or reading is CPU and file work: done before the runtime starts.
-            let (transactions, labels) = load(&cmd)?;
+            let (transactions, labels, profiles) = load(&cmd)?;
             tokio::runtime::Runtime::new()
                 .context("starting the tokio runtime")?
-                .block_on(replay(cmd, transactions, labels))
+                .block_on(replay(cmd, transactions, labels, profiles))
         }
     }
 }
@@ -41,7 +41,11 @@ fn generate(cmd: GenerateCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(cmd: &ReplayCmd) -> anyhow::Result<(Vec<v1::Transaction>, Vec<v1::Label>)> {
+type Loaded = (Vec<v1::Transaction>, Vec<v1::Label>, Vec<v1::UserProfile>);
+
+/// What a replay sends. From files: transactions and labels (profiles are not in the JSONL
+/// files); generated: the profiles too.
+fn load(cmd: &ReplayCmd) -> anyhow::Result<Loaded> {
     let limit = cmd.limit.unwrap_or(usize::MAX);
     if let Some(path) = &cmd.from {
         let mut transactions = output::read_transactions(path)?;
@@ -50,7 +54,7 @@ fn load(cmd: &ReplayCmd) -> anyhow::Result<(Vec<v1::Transaction>, Vec<v1::Label>
             Some(p) => output::read_labels(&p)?,
             None => Vec::new(),
         };
-        return Ok((transactions, labels));
+        return Ok((transactions, labels, Vec::new()));
     }
     let dataset = datagen::generate(&cmd.gen_args.to_config(now_ms())?)?;
     let transactions = dataset
@@ -63,13 +67,19 @@ fn load(cmd: &ReplayCmd) -> anyhow::Result<(Vec<v1::Transaction>, Vec<v1::Label>
         .iter()
         .map(domain::convert::label_to_proto)
         .collect();
-    Ok((transactions, labels))
+    let profiles = dataset
+        .profiles
+        .iter()
+        .map(domain::convert::profile_to_proto)
+        .collect();
+    Ok((transactions, labels, profiles))
 }
 
 async fn replay(
     cmd: ReplayCmd,
     transactions: Vec<v1::Transaction>,
     labels: Vec<v1::Label>,
+    profiles: Vec<v1::UserProfile>,
 ) -> anyhow::Result<()> {
     eprintln!(
         "connecting to {} ({} transactions to send)",
@@ -84,6 +94,13 @@ async fn replay(
             std::future::pending::<()>().await;
         }
     };
+    if !profiles.is_empty() {
+        let p = replay::send_profiles(&mut client, profiles, now_ms()).await?;
+        eprintln!(
+            "profiles: sent {}, accepted {}, {} valid only later (not sent)",
+            p.sent, p.accepted, p.not_yet_valid
+        );
+    }
     let summary = replay::replay(
         &mut client,
         transactions,

@@ -6,8 +6,8 @@
 //! |---|---|
 //! | `transactions.jsonl` | the emitted stream: valid transactions, duplicates, late and corrupt records ([`crate::json`] shape) |
 //! | `labels.jsonl` | every label, ordered by `reported_at` |
-//! | `transactions.parquet`, `labels.parquet` | distinct valid transactions / labels, `lake::batch` schema, partition 0, offset = row index |
-//! | `lake/` | the same rows written through `lake::LakeWriter` (partition 0, offset = row index) |
+//! | `transactions.parquet`, `labels.parquet`, `profiles.parquet` | distinct valid transactions / labels / profile versions, `lake::batch` schema, partition 0, offset = row index |
+//! | `lake/` | the same rows written through `lake::LakeWriter` (partition 0, offset = row index), and the profile versions (`profiles` table) |
 //! | `manifest.json` | the config (seed included) and the dataset statistics |
 
 use std::fs::{self, File};
@@ -137,7 +137,10 @@ pub fn write_dataset(
         written.files.push(path);
     }
     if format.includes(Format::Parquet) {
-        let (transactions, labels) = records(dataset);
+        let (transactions, labels, profiles) = records(dataset);
+        let path = out.join("profiles.parquet");
+        lake::write_parquet_file(&path, &lake::batch::profiles_to_batch(&profiles)?)?;
+        written.files.push(path);
         let path = out.join("transactions.parquet");
         lake::write_parquet_file(&path, &lake::batch::transactions_to_batch(&transactions)?)?;
         written.files.push(path);
@@ -171,9 +174,10 @@ pub fn write_dataset(
 type Records = (
     Vec<lake::Record<domain::Transaction>>,
     Vec<lake::Record<domain::Label>>,
+    Vec<lake::Record<domain::UserProfile>>,
 );
 
-/// Distinct transactions and labels as partition-0 records, offset = row index.
+/// Distinct transactions, labels and profiles as partition-0 records, offset = row index.
 fn records(dataset: &Dataset) -> Records {
     let transactions = dataset
         .unique_transactions()
@@ -194,7 +198,17 @@ fn records(dataset: &Dataset) -> Records {
             value: l.clone(),
         })
         .collect();
-    (transactions, labels)
+    let profiles = dataset
+        .profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| lake::Record {
+            partition: 0,
+            offset: i as i64,
+            value: p.clone(),
+        })
+        .collect();
+    (transactions, labels, profiles)
 }
 
 /// Writes the distinct transactions and the labels to a lake at `root`, which must not hold
@@ -217,7 +231,8 @@ fn write_to_lake(
     dataset: &Dataset,
     writer: &lake::LakeWriter,
 ) -> Result<(usize, usize), OutputError> {
-    let (transactions, labels) = records(dataset);
+    let (transactions, labels, profiles) = records(dataset);
+    writer.write_profiles(0, &profiles)?;
     Ok((
         writer.write_transactions(0, &transactions)?,
         writer.write_labels(0, &labels)?,

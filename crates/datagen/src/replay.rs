@@ -285,3 +285,42 @@ pub async fn replay(
     }
     Ok(summary)
 }
+
+/// Profile versions per `SubmitProfiles` call.
+const PROFILE_BATCH: usize = 1_000;
+
+/// What [`send_profiles`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ProfileSummary {
+    pub sent: u64,
+    pub accepted: u64,
+    /// Versions valid only after `now_ms`: not sent (ingest would refuse them).
+    pub not_yet_valid: u64,
+}
+
+/// Sends the profile versions already valid at `now_ms` through `SubmitProfiles`, before
+/// any transaction, so that every replayed transaction finds its user's profile.
+pub async fn send_profiles(
+    client: &mut IngestServiceClient<Channel>,
+    profiles: Vec<v1::UserProfile>,
+    now_ms: i64,
+) -> Result<ProfileSummary, ReplayError> {
+    let mut summary = ProfileSummary::default();
+    let (due, later): (Vec<_>, Vec<_>) = profiles.into_iter().partition(|p| {
+        p.valid_from
+            .as_ref()
+            .is_some_and(|ts| proto::time::to_unix_ms(ts) <= now_ms)
+    });
+    summary.not_yet_valid = later.len() as u64;
+    for chunk in due.chunks(PROFILE_BATCH) {
+        let response = client
+            .submit_profiles(v1::SubmitProfilesRequest {
+                profiles: chunk.to_vec(),
+            })
+            .await
+            .map_err(rpc_error("SubmitProfiles"))?;
+        summary.sent += chunk.len() as u64;
+        summary.accepted += u64::from(response.into_inner().accepted);
+    }
+    Ok(summary)
+}

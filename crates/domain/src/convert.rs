@@ -1,13 +1,17 @@
 //! `from_proto` / `to_proto`: the only place wire messages become domain values.
 //! Validation errors name the proto field path, so a client sees exactly what is wrong.
 
-use crate::{Channel, Currency, GeoPoint, Label, Transaction, ValidationError};
+use crate::{
+    AccountType, Channel, Currency, GeoPoint, Label, Transaction, UserProfile, ValidationError,
+};
 use proto::time::{from_unix_ms, to_unix_ms};
 use proto::v1;
 
 const MAX_ID_LEN: usize = 128;
 /// 2000-01-01T00:00:00Z: anything earlier is a client bug, not a late event.
 const EARLIEST_EVENT_MS: i64 = 946_684_800_000;
+/// 1900-01-01T00:00:00Z: the floor for account opening dates.
+const EARLIEST_ACCOUNT_MS: i64 = -2_208_988_800_000;
 
 fn id(field: &'static str, value: &str) -> Result<String, ValidationError> {
     if value.is_empty() {
@@ -38,6 +42,24 @@ fn time(
         return Err(ValidationError::new(field, "is before 2000-01-01"));
     }
     Ok(ms)
+}
+
+fn country_code(field: &'static str, value: &str) -> Result<String, ValidationError> {
+    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must be an ISO 3166-1 alpha-2 code like FR, got {:?}",
+                truncated(value)
+            ),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// At most 16 characters of a client's value, for error messages.
+fn truncated(value: &str) -> String {
+    value.chars().take(16).collect()
 }
 
 /// Validates a wire transaction into a domain [`Transaction`].
@@ -96,13 +118,7 @@ pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, Valida
     } else {
         id("device_id", &t.device_id)?
     };
-    let country = &t.country;
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ValidationError::new(
-            "country",
-            format!("must be an ISO 3166-1 alpha-2 code like FR, got {country:?}"),
-        ));
-    }
+    let country = country_code("country", &t.country)?;
     let geo = match &t.geo {
         None => None,
         Some(g) => {
@@ -132,7 +148,7 @@ pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, Valida
         merchant_category: mcc.clone(),
         channel,
         device_id,
-        country: country.clone(),
+        country,
         geo,
         event_time_ms,
     })
@@ -191,6 +207,74 @@ pub fn label_to_proto(l: &Label) -> v1::Label {
         reported_at: Some(from_unix_ms(l.reported_at_ms)),
         event_time: Some(from_unix_ms(l.event_time_ms)),
         merchant_id: l.merchant_id.clone(),
+    }
+}
+
+fn band(field: &'static str, value: i32) -> Result<u8, ValidationError> {
+    match u8::try_from(value) {
+        Ok(b @ 1..=5) => Ok(b),
+        _ => Err(ValidationError::new(
+            field,
+            format!("must be within 1..=5, got {value}"),
+        )),
+    }
+}
+
+/// Validates a wire profile version into a domain [`UserProfile`].
+pub fn profile_from_proto(p: &v1::UserProfile) -> Result<UserProfile, ValidationError> {
+    let account_type = match v1::AccountType::try_from(p.account_type) {
+        Ok(v1::AccountType::Personal) => AccountType::Personal,
+        Ok(v1::AccountType::Business) => AccountType::Business,
+        Ok(v1::AccountType::Student) => AccountType::Student,
+        Ok(v1::AccountType::Unspecified) => {
+            return Err(ValidationError::new("account_type", "must be specified"));
+        }
+        Err(_) => {
+            return Err(ValidationError::new(
+                "account_type",
+                format!("unknown value {}", p.account_type),
+            ));
+        }
+    };
+    // Accounts older than the event-time floor (2000) exist: only a sane range is required.
+    let opened = p
+        .account_opened_at
+        .as_ref()
+        .ok_or_else(|| ValidationError::new("account_opened_at", "is required"))?;
+    let account_opened_ms = to_unix_ms(opened);
+    if !(0..1_000_000_000).contains(&opened.nanos) || account_opened_ms < EARLIEST_ACCOUNT_MS {
+        return Err(ValidationError::new(
+            "account_opened_at",
+            "must be a valid time after 1900-01-01",
+        ));
+    }
+    let valid_from_ms = time("valid_from", p.valid_from.as_ref())?;
+    Ok(UserProfile {
+        user_id: id("user_id", &p.user_id)?,
+        account_opened_ms,
+        account_type,
+        home_country: country_code("home_country", &p.home_country)?,
+        credit_band: band("credit_band", p.credit_band)?,
+        income_band: band("income_band", p.income_band)?,
+        valid_from_ms,
+    })
+}
+
+/// The wire form of a domain profile version.
+pub fn profile_to_proto(p: &UserProfile) -> v1::UserProfile {
+    let account_type = match p.account_type {
+        AccountType::Personal => v1::AccountType::Personal,
+        AccountType::Business => v1::AccountType::Business,
+        AccountType::Student => v1::AccountType::Student,
+    };
+    v1::UserProfile {
+        user_id: p.user_id.clone(),
+        account_opened_at: Some(from_unix_ms(p.account_opened_ms)),
+        account_type: account_type as i32,
+        home_country: p.home_country.clone(),
+        credit_band: i32::from(p.credit_band),
+        income_band: i32::from(p.income_band),
+        valid_from: Some(from_unix_ms(p.valid_from_ms)),
     }
 }
 
@@ -287,5 +371,48 @@ mod tests {
             merchant_id: "m1".into(),
         };
         assert_eq!(label_to_proto(&label_from_proto(&wire).unwrap()), wire);
+    }
+
+    fn valid_profile() -> v1::UserProfile {
+        v1::UserProfile {
+            user_id: "u".into(),
+            account_opened_at: Some(from_unix_ms(-86_400_000)),
+            account_type: v1::AccountType::Business as i32,
+            home_country: "DE".into(),
+            credit_band: 3,
+            income_band: 5,
+            valid_from: Some(from_unix_ms(1_763_800_000_000)),
+        }
+    }
+
+    #[test]
+    fn profile_round_trips_and_names_bad_fields() {
+        let wire = valid_profile();
+        let p = profile_from_proto(&wire).unwrap();
+        assert_eq!(p.account_type.code(), 2);
+        assert_eq!(profile_to_proto(&p), wire);
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(&str, Box<dyn Fn(&mut v1::UserProfile)>)> = vec![
+            ("user_id", Box::new(|p| p.user_id.clear())),
+            ("account_type", Box::new(|p| p.account_type = 0)),
+            ("account_type", Box::new(|p| p.account_type = 9)),
+            (
+                "home_country",
+                Box::new(|p| p.home_country = "Germany".into()),
+            ),
+            ("credit_band", Box::new(|p| p.credit_band = 0)),
+            ("income_band", Box::new(|p| p.income_band = 6)),
+            ("valid_from", Box::new(|p| p.valid_from = None)),
+            (
+                "account_opened_at",
+                Box::new(|p| p.account_opened_at = Some(from_unix_ms(-3_000_000_000_000))),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let mut p = valid_profile();
+            mutate(&mut p);
+            let err = profile_from_proto(&p).expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+        }
     }
 }

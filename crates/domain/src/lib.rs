@@ -95,6 +95,61 @@ pub struct Label {
     pub merchant_id: String,
 }
 
+/// The kind of account (from the user dimension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AccountType {
+    Personal,
+    Business,
+    Student,
+}
+
+impl AccountType {
+    pub const ALL: [AccountType; 3] = [
+        AccountType::Personal,
+        AccountType::Business,
+        AccountType::Student,
+    ];
+
+    /// Stable lower-case name, used in the lake and in data files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::Personal => "personal",
+            AccountType::Business => "business",
+            AccountType::Student => "student",
+        }
+    }
+
+    /// Parses [`AccountType::as_str`] names.
+    pub fn parse(name: &str) -> Option<AccountType> {
+        AccountType::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The feature code: 1, 2, 3 in [`AccountType::ALL`] order.
+    pub fn code(self) -> u8 {
+        match self {
+            AccountType::Personal => 1,
+            AccountType::Business => 2,
+            AccountType::Student => 3,
+        }
+    }
+}
+
+/// A validated version of a user's profile: it holds from `valid_from_ms` until the next
+/// version's `valid_from_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserProfile {
+    pub user_id: String,
+    pub account_opened_ms: i64,
+    pub account_type: AccountType,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub home_country: String,
+    /// 1 (lowest) ..= 5 (highest).
+    pub credit_band: u8,
+    /// 1 (lowest) ..= 5 (highest).
+    pub income_band: u8,
+    pub valid_from_ms: i64,
+}
+
 /// Default of how far in the future (by the server clock) an event time may be: clocks of
 /// card networks and client hosts disagree by seconds, not minutes.
 pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60_000;

@@ -7,10 +7,14 @@
 //! in (DataFusion scans, filters and sorts; the engine runs on a blocking thread fed batch by
 //! batch, so the lake is never loaded whole):
 //!
+//! 0. **Profiles**: every profile version valid by the cut-off, folded in arrival order into
+//!    its user's history ([`features::on_profile`]); a transaction reads the version valid at
+//!    its event time, as online.
 //! 1. **State pass** ([`states_as_of`]): every transaction through
 //!    [`features::on_transaction`] (de-duplication included), and every fraud label
 //!    reported by the cut-off counted for its transaction's merchant at its `reported_at`.
-//!    The result is the online state as of the cut-off — what `materialize` writes to Redis.
+//!    The result is the online state as of the cut-off — what `vigil-materialize` writes to
+//!    Redis.
 //! 2. **Vector pass** ([`build`]): user states again from empty, merchant states frozen at
 //!    the pass-1 result ([`features::on_transaction_read_merchant`]). Merchant features read
 //!    only closed tiles before the event's own, so the later increments the frozen state
@@ -24,7 +28,7 @@
 
 use datafusion::physical_plan::SendableRecordBatchStream;
 use domain::{Label, Transaction};
-use features::{Applied, MemoryStates, MerchantState, UserState};
+use features::{Applied, MemoryStates, MerchantState, ProfileHistory, UserState};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +78,8 @@ pub struct Summary {
     pub fraud_reports: u64,
     /// Labels whose transaction is not in the lake (by the cut-off).
     pub orphan_labels: u64,
+    /// Profile versions valid by the cut-off.
+    pub profiles: u64,
     /// Rows emitted (labelled or assumed legit).
     pub rows: u64,
     pub positives: u64,
@@ -169,12 +175,18 @@ pub async fn states_as_of(
 
 async fn state_pass(reader: &lake::LakeReader, as_of: AsOf) -> Result<StatePass, BuildError> {
     let labels = reader.labels_reported_by(as_of.cutoff_ms).await?;
+    let profiles = reader.profiles_valid_by(as_of.cutoff_ms).await?;
     let summary = Summary {
         labels: labels.len() as u64,
+        profiles: profiles.len() as u64,
         ..Summary::default()
     };
+    let mut states = MemoryStates::default();
+    for p in &profiles {
+        features::on_profile(&mut states, p);
+    }
     let pass = StatePass {
-        states: MemoryStates::default(),
+        states,
         known: label_map(labels),
         summary,
     };
@@ -220,6 +232,7 @@ pub trait RowSink: Send + 'static {
 struct VectorPass<K> {
     users: HashMap<String, UserState>,
     merchants: HashMap<String, MerchantState>,
+    profiles: HashMap<String, ProfileHistory>,
     known: HashMap<String, Known>,
     as_of: AsOf,
     summary: Summary,
@@ -249,6 +262,7 @@ pub async fn build<K: RowSink>(
     let vp = VectorPass {
         users: HashMap::with_capacity(pass.states.users.len()),
         merchants: pass.states.merchants,
+        profiles: pass.states.profiles,
         known: pass.known,
         as_of,
         summary: pass.summary,
@@ -259,9 +273,11 @@ pub async fn build<K: RowSink>(
         .await?;
     let vp = drive(stream, vp, |p: &mut VectorPass<K>, t: &Transaction| {
         let user = p.users.entry(t.user_id.clone()).or_default();
-        let empty = MerchantState::default();
-        let merchant = p.merchants.get(&t.merchant_id).unwrap_or(&empty);
-        let Applied::New { values, .. } = features::on_transaction_read_merchant(user, merchant, t)
+        let (no_merchant, no_profile) = (MerchantState::default(), ProfileHistory::default());
+        let merchant = p.merchants.get(&t.merchant_id).unwrap_or(&no_merchant);
+        let profile = p.profiles.get(&t.user_id).unwrap_or(&no_profile);
+        let Applied::New { values, .. } =
+            features::on_transaction_read_merchant(user, merchant, profile, t)
         else {
             return Ok(());
         };

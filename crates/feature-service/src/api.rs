@@ -43,16 +43,26 @@ impl FeatureService for Api {
         let t =
             transaction_from_proto(&wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (user_ids, merchant_ids) = ([t.user_id.as_str()], [t.merchant_id.as_str()]);
-        let (user, merchant) = tokio::try_join!(
+        let (user, merchant, profile) = tokio::try_join!(
             self.store.get_users(&user_ids),
-            self.store.get_merchants(&merchant_ids)
+            self.store.get_merchants(&merchant_ids),
+            self.store.get_profiles(&user_ids)
         )
         .map_err(unavailable)?;
         let user = user.into_iter().next().flatten().unwrap_or_default();
         let merchant = merchant.into_iter().next().unwrap_or_default();
+        let profile = profile.into_iter().next().unwrap_or_default();
         let now = now_ms();
         let at = features::serving_time(t.event_time_ms, now, self.skew_ms);
-        let values = features::vector_at(&t, at, &user, &merchant);
+        let values = features::vector_at(
+            &t,
+            at,
+            features::Entities {
+                user: &user,
+                merchant: &merchant,
+                profile: &profile,
+            },
+        );
         Ok(Response::new(envelope(&t, values, now)))
     }
 

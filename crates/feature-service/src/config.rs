@@ -43,14 +43,17 @@ pub struct Settings {
     /// later ones are quarantined. The synchronous path also bounds a request's event time
     /// to `now ± this` (see `features::serving_time`).
     pub max_future_skew_ms: i64,
+    /// How long a user's profile history lives in Redis after its last change.
+    pub profile_ttl_days: u32,
 }
 
 impl Settings {
     /// Key lifetimes in Redis: states live as long as the longest window after their last
-    /// write.
+    /// write; profiles `profile_ttl_days` (they change rarely and outlive idle windows).
     pub fn ttls(&self) -> online_store::Ttls {
         online_store::Ttls {
             state: std::time::Duration::from_millis(features::LONGEST_WINDOW_MS.unsigned_abs()),
+            profile: std::time::Duration::from_secs(u64::from(self.profile_ttl_days) * 86_400),
         }
     }
 }
@@ -65,6 +68,7 @@ impl Default for Settings {
             lake_batch_max: 10_000,
             lake_linger_ms: 1_000,
             max_future_skew_ms: domain::DEFAULT_MAX_FUTURE_SKEW_MS,
+            profile_ttl_days: 400,
         }
     }
 }
@@ -102,6 +106,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "feature_service.max_future_skew_ms",
                 "must be between 0 and 86400000 (one day)",
+            ));
+        }
+        if s.profile_ttl_days == 0 {
+            return Err(ConfigError::invalid(
+                "feature_service.profile_ttl_days",
+                "must be at least 1",
             ));
         }
         if s.speed_group == s.lake_group {

@@ -1,4 +1,5 @@
-//! The lake writer: transactions and labels from Kafka into the Parquet lake, idempotently.
+//! The lake writer: transactions, labels and profile versions from Kafka into the Parquet lake,
+//! idempotently.
 //!
 //! The lake's own commit markers say which offsets are in; anything below them is skipped by
 //! the lake itself, so redelivery after a crash writes nothing twice.
@@ -40,7 +41,7 @@ impl LakeWriterLoop {
             consumer: Consumer::new(
                 &cfg.kafka,
                 &s.lake_group,
-                &[topics::TRANSACTIONS, topics::LABELS],
+                &[topics::TRANSACTIONS, topics::LABELS, topics::PROFILES],
             )?,
             lake,
             metrics,
@@ -68,6 +69,7 @@ impl LakeWriterLoop {
     async fn write(&self, batch: &[Delivery]) -> Result<(), WriteError> {
         let mut txns: BTreeMap<i32, Vec<Record<domain::Transaction>>> = BTreeMap::new();
         let mut labels: BTreeMap<i32, Vec<Record<domain::Label>>> = BTreeMap::new();
+        let mut profiles: BTreeMap<i32, Vec<Record<domain::UserProfile>>> = BTreeMap::new();
         let now = service_runtime::clock::now_ms();
         for d in batch {
             // Invalid records (the same rules as the speed layer's, event time included) are
@@ -78,6 +80,15 @@ impl LakeWriterLoop {
                         partition: d.partition,
                         offset: d.offset,
                         value: t,
+                    });
+                }
+            } else if d.topic == topics::PROFILES {
+                // Invalid versions are quarantined (and counted) by the speed layer.
+                if let Ok(p) = crate::speed::decode_profile(d, now, self.skew_ms) {
+                    profiles.entry(d.partition).or_default().push(Record {
+                        partition: d.partition,
+                        offset: d.offset,
+                        value: p,
                     });
                 }
             } else if d.topic == topics::LABELS {
@@ -98,8 +109,8 @@ impl LakeWriterLoop {
             }
         }
         let lake = self.lake.clone();
-        let (t_rows, l_rows) =
-            tokio::task::spawn_blocking(move || -> Result<(usize, usize), LakeError> {
+        let (t_rows, l_rows, p_rows) =
+            tokio::task::spawn_blocking(move || -> Result<(usize, usize, usize), LakeError> {
                 let mut t_rows = 0;
                 for (p, records) in &txns {
                     t_rows += lake.write_transactions(*p, records)?;
@@ -108,7 +119,11 @@ impl LakeWriterLoop {
                 for (p, records) in &labels {
                     l_rows += lake.write_labels(*p, records)?;
                 }
-                Ok((t_rows, l_rows))
+                let mut p_rows = 0;
+                for (p, records) in &profiles {
+                    p_rows += lake.write_profiles(*p, records)?;
+                }
+                Ok((t_rows, l_rows, p_rows))
             })
             .await??;
         self.metrics
@@ -119,6 +134,10 @@ impl LakeWriterLoop {
             .lake_rows
             .with_label_values(&["labels"])
             .inc_by(l_rows as u64);
+        self.metrics
+            .lake_rows
+            .with_label_values(&["profiles"])
+            .inc_by(p_rows as u64);
         Ok(())
     }
 }

@@ -1,15 +1,17 @@
 //! The feature-service: Vigil's feature store.
 //!
 //! Three parts run in one process, each in its own tracked task:
-//! * the **speed layer** ([`speed`]) consumes `vigil.transactions.v1` and `vigil.labels.v1`,
-//!   computes each event's vector as of just before it with the `features` engine, publishes
-//!   it on `vigil.features.v1`, and folds the event into its user's and merchant's state in
-//!   Redis (labels into the merchant's fraud-report counters) — states, merchant increments
-//!   and the consumer's next offsets are committed in one Redis transaction, and a
-//!   redelivered offset below the stored one is skipped, so a crash or restart neither loses
-//!   nor double-counts a transaction or a label;
-//! * the **lake writer** ([`lake_writer`]) appends transactions and labels to the
-//!   date-partitioned Parquet lake, idempotently (the lake keeps its own commit markers);
+//! * the **speed layer** ([`speed`]) consumes `vigil.transactions.v1`, `vigil.labels.v1` and
+//!   `vigil.profiles.v1`, computes each event's vector as of just before it with the
+//!   `features` engine, publishes it on `vigil.features.v1`, and folds the event into its
+//!   user's and merchant's state in Redis (labels into the merchant's fraud-report counters,
+//!   profile versions into the user's profile history) — states, merchant increments and the
+//!   consumer's next offsets are committed in one Redis transaction, and a redelivered offset
+//!   below the stored one is skipped, so a crash or restart neither loses nor double-counts a
+//!   transaction, a label or a profile;
+//! * the **lake writer** ([`lake_writer`]) appends transactions, labels and profile versions
+//!   to the date-partitioned Parquet lake, idempotently (the lake keeps its own commit
+//!   markers);
 //! * the **gRPC API** ([`api`]): `GetFeatureVector` (read-only, "as of now", the event time
 //!   bounded by the server clock) and
 //!   `GetOnlineFeatures`.
@@ -19,6 +21,7 @@
 mod api;
 mod config;
 mod lake_writer;
+pub mod materialize;
 mod metrics;
 mod speed;
 
@@ -53,6 +56,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
             topics::TRANSACTIONS,
             topics::FEATURES,
             topics::LABELS,
+            topics::PROFILES,
             topics::QUARANTINE,
         ],
     )

@@ -9,6 +9,9 @@ pub(crate) const LABEL_COUNTED: &str = "fraud_report_counted";
 pub(crate) const LABEL_NOT_FRAUD: &str = "not_fraud";
 pub(crate) const LABEL_UNRESOLVED: &str = "transaction_unknown";
 pub(crate) const LABEL_INVALID: &str = "invalid";
+pub(crate) const PROFILE_FOLDED: &str = "folded";
+pub(crate) const PROFILE_UNCHANGED: &str = "unchanged";
+pub(crate) const PROFILE_INVALID: &str = "invalid";
 
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
@@ -18,6 +21,7 @@ pub(crate) struct Metrics {
     pub(crate) batch_seconds: Histogram,
     pub(crate) retries: IntCounterVec,
     pub(crate) labels: IntCounterVec,
+    pub(crate) profiles: IntCounterVec,
 }
 
 impl Metrics {
@@ -58,7 +62,14 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
-        for c in [&skipped, &lake_rows, &retries, &labels] {
+        let profiles = IntCounterVec::new(
+            Opts::new(
+                "features_profiles_total",
+                "Profile versions consumed by the speed layer, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        for c in [&skipped, &lake_rows, &retries, &labels, &profiles] {
             r.register(Box::new(c.clone()))?;
         }
         r.register(Box::new(applied.clone()))?;
@@ -70,6 +81,7 @@ impl Metrics {
             batch_seconds,
             retries,
             labels,
+            profiles,
         })
     }
 }

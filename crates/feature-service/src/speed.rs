@@ -1,29 +1,32 @@
-//! The speed layer: transactions and labels → feature vectors → Redis state, effectively once.
+//! The speed layer: transactions, labels and profiles → feature vectors → Redis state,
+//! effectively once.
 //!
-//! One consumer reads `vigil.transactions.v1` and `vigil.labels.v1` (both keyed by user, so a
-//! partition holds a user's transactions in arrival order). Per batch:
+//! One consumer reads `vigil.transactions.v1`, `vigil.labels.v1` and `vigil.profiles.v1` (all
+//! keyed by user, so a partition holds a user's records in arrival order). Per batch:
 //! 1. records at or past the stored next offsets are decoded and validated (a transaction
 //!    dated after `now + max_future_skew` is quarantined, naming `event_time`);
-//! 2. the batch's users (JSON states) and merchants (counter hashes) are loaded, and labels
-//!    are resolved to their transaction's merchant (the batch itself, else the Redis index);
+//! 2. the batch's users (JSON states), profile histories and merchants (counter hashes) are
+//!    loaded, and labels are resolved to their transaction's merchant (the batch itself, else
+//!    the Redis index);
 //! 3. the `features` engine runs over the batch in order: a transaction gets its vector as
 //!    of just before it and is folded into its user and merchant; a fraud label becomes
-//!    increments of its merchant's report counters at its `reported_at`;
-//! 4. vectors are published, then user states, merchant increments (`HINCRBY`, commutative,
-//!    so other instances may update the same merchant), the transaction index and the next
-//!    offsets of both topics are committed in one `MULTI`/`EXEC`.
+//!    increments of its merchant's report counters at its `reported_at`; a profile version
+//!    joins its user's history (read by the user's transactions dated from its `valid_from`);
+//! 4. vectors are published, then user states, profile histories, merchant increments
+//!    (`HINCRBY`, commutative, so other instances may update the same merchant) and the next
+//!    offsets of the three topics are committed in one `MULTI`/`EXEC`.
 //!
 //! A retried batch re-reads the offsets, so nothing is applied twice; the vectors of a batch
 //! that failed after publishing are republished identically (consumers key on the id).
 
 use crate::config::Config;
 use crate::metrics::{
-    LABEL_COUNTED, LABEL_INVALID, LABEL_NOT_FRAUD, LABEL_UNRESOLVED, Metrics, SKIP_ALREADY_APPLIED,
-    SKIP_DUPLICATE_ID, SKIP_QUARANTINED,
+    LABEL_COUNTED, LABEL_INVALID, LABEL_NOT_FRAUD, LABEL_UNRESOLVED, Metrics, PROFILE_FOLDED,
+    PROFILE_INVALID, PROFILE_UNCHANGED, SKIP_ALREADY_APPLIED, SKIP_DUPLICATE_ID, SKIP_QUARANTINED,
 };
 use bus::{BusError, Consumer, Delivery, Producer, topics};
-use domain::convert::{label_from_proto, transaction_from_proto};
-use domain::{Label, Transaction};
+use domain::convert::{label_from_proto, profile_from_proto, transaction_from_proto};
+use domain::{Label, Transaction, UserProfile};
 use features::{Applied, CounterKey, MemoryStates, MerchantDelta};
 use online_store::{Commit, NextOffset, OnlineStore, StoreError, Ttls};
 use proto::v1::FeatureVector;
@@ -56,7 +59,11 @@ enum BatchError {
 enum Input {
     Txn(Transaction),
     Label(Label),
+    Profile(UserProfile),
 }
+
+/// The topics the speed layer consumes, in the order their offsets are read.
+pub(crate) const INPUT_TOPICS: [&str; 3] = [topics::TRANSACTIONS, topics::LABELS, topics::PROFILES];
 
 /// The wire envelope of a vector (the only place it is built).
 pub(crate) fn envelope(t: &Transaction, values: Vec<f64>, computed_at_ms: i64) -> FeatureVector {
@@ -81,11 +88,7 @@ impl SpeedLayer {
     ) -> Result<Self, BusError> {
         let s = &cfg.feature_service;
         Ok(SpeedLayer {
-            consumer: Consumer::new(
-                &cfg.kafka,
-                &s.speed_group,
-                &[topics::TRANSACTIONS, topics::LABELS],
-            )?,
+            consumer: Consumer::new(&cfg.kafka, &s.speed_group, &INPUT_TOPICS)?,
             store,
             producer,
             metrics,
@@ -130,26 +133,36 @@ impl SpeedLayer {
 
     /// Applies one batch. Idempotent: safe to call again with the same batch after a failure.
     async fn process(&self, batch: &[Delivery]) -> Result<(), BatchError> {
-        let next_txn = self
-            .store
-            .next_offsets(&self.group, topics::TRANSACTIONS, self.partitions)
-            .await?;
-        let next_label = self
-            .store
-            .next_offsets(&self.group, topics::LABELS, self.partitions)
-            .await?;
+        let mut stored: HashMap<&str, BTreeMap<i32, i64>> = HashMap::new();
+        for topic in INPUT_TOPICS {
+            let next = self
+                .store
+                .next_offsets(&self.group, topic, self.partitions)
+                .await?;
+            stored.insert(topic, next);
+        }
         let now = now_ms();
         let mut inputs = Vec::with_capacity(batch.len());
         for d in batch {
-            let is_txn = d.topic == topics::TRANSACTIONS;
-            if d.is_below(if is_txn { &next_txn } else { &next_label }) {
+            if stored.get(d.topic.as_str()).is_some_and(|n| d.is_below(n)) {
                 self.metrics
                     .skipped
                     .with_label_values(&[SKIP_ALREADY_APPLIED])
                     .inc();
                 continue;
             }
-            if is_txn {
+            if d.topic == topics::PROFILES {
+                match decode_profile(d, now, self.skew_ms) {
+                    Ok(p) => inputs.push(Input::Profile(p)),
+                    Err((field, reason)) => {
+                        self.metrics
+                            .profiles
+                            .with_label_values(&[PROFILE_INVALID])
+                            .inc();
+                        self.quarantine(d, field, &reason).await?;
+                    }
+                }
+            } else if d.topic == topics::TRANSACTIONS {
                 match decode_transaction(d, now, self.skew_ms) {
                     Ok(t) => inputs.push(Input::Txn(t)),
                     Err((field, reason)) => {
@@ -180,7 +193,7 @@ impl SpeedLayer {
             .iter()
             .filter_map(|i| match i {
                 Input::Txn(t) => Some((t.transaction_id.as_str(), t.merchant_id.as_str())),
-                Input::Label(_) => None,
+                Input::Label(_) | Input::Profile(_) => None,
             })
             .collect();
         let lookup: Vec<&str> = inputs
@@ -214,20 +227,26 @@ impl SpeedLayer {
                 .or_else(|| indexed.get(id).cloned())
         };
 
-        // Load the batch's states.
+        // Load the batch's states: user states of its transactions' users, profiles of every
+        // user it names, merchants of its transactions and resolved labels.
         let mut users: Vec<&str> = Vec::new();
+        let mut profiled: Vec<&str> = Vec::new();
         let mut merchants: Vec<String> = Vec::new();
         for i in &inputs {
             match i {
                 Input::Txn(t) => {
                     users.push(&t.user_id);
+                    profiled.push(&t.user_id);
                     merchants.push(t.merchant_id.clone());
                 }
                 Input::Label(l) => merchants.extend(merchant_of(l)),
+                Input::Profile(p) => profiled.push(&p.user_id),
             }
         }
-        users.sort_unstable();
-        users.dedup();
+        for v in [&mut users, &mut profiled] {
+            v.sort_unstable();
+            v.dedup();
+        }
         merchants.sort_unstable();
         merchants.dedup();
         let merchant_refs: Vec<&str> = merchants.iter().map(String::as_str).collect();
@@ -235,6 +254,14 @@ impl SpeedLayer {
         let mut work = MemoryStates::default();
         for (u, s) in users.iter().zip(self.store.get_users(&users).await?) {
             work.users.insert((*u).to_owned(), s.unwrap_or_default());
+        }
+        for (u, h) in profiled
+            .iter()
+            .zip(self.store.get_profiles(&profiled).await?)
+        {
+            if !h.is_empty() {
+                work.profiles.insert((*u).to_owned(), h);
+            }
         }
         for (m, s) in merchant_refs
             .iter()
@@ -248,6 +275,7 @@ impl SpeedLayer {
         let mut deltas: HashMap<String, BTreeMap<CounterKey, i64>> = HashMap::new();
         let mut latest: HashMap<String, i64> = HashMap::new();
         let mut changed_users: HashSet<&str> = HashSet::new();
+        let mut changed_profiles: HashSet<&str> = HashSet::new();
         let mut merge = |deltas: &mut HashMap<String, BTreeMap<CounterKey, i64>>,
                          m: &str,
                          d: &MerchantDelta,
@@ -298,6 +326,15 @@ impl SpeedLayer {
                         self.metrics.labels.with_label_values(&[outcome]).inc();
                     }
                 },
+                Input::Profile(p) => {
+                    let outcome = if features::on_profile(&mut work, p) {
+                        changed_profiles.insert(&p.user_id);
+                        PROFILE_FOLDED
+                    } else {
+                        PROFILE_UNCHANGED
+                    };
+                    self.metrics.profiles.with_label_values(&[outcome]).inc();
+                }
             }
         }
 
@@ -320,8 +357,10 @@ impl SpeedLayer {
                 Some((m.as_str(), s))
             })
             .collect();
-        let mut offsets = next_offsets(batch, topics::TRANSACTIONS, &next_txn);
-        offsets.extend(next_offsets(batch, topics::LABELS, &next_label));
+        let offsets: Vec<NextOffset> = INPUT_TOPICS
+            .iter()
+            .flat_map(|topic| next_offsets(batch, topic, &stored[topic]))
+            .collect();
         let commit = Commit {
             users: work
                 .users
@@ -331,6 +370,12 @@ impl SpeedLayer {
                 .collect(),
             merchant_deltas: deltas.iter().map(|(m, d)| (m.as_str(), d)).collect(),
             merchant_stale: stale,
+            profiles: work
+                .profiles
+                .iter()
+                .filter(|(u, _)| changed_profiles.contains(u.as_str()))
+                .map(|(u, h)| (u.as_str(), h))
+                .collect(),
             offsets,
         };
         self.store.commit(&self.group, &commit, self.ttls).await?;
@@ -384,4 +429,19 @@ pub(crate) fn decode_label(
     domain::check_not_future("reported_at", l.reported_at_ms, now_ms, skew_ms)
         .map_err(|e| (e.field, e.reason))?;
     Ok(l)
+}
+
+/// Decodes and validates a profile version (a `valid_from` in the future is refused).
+pub(crate) fn decode_profile(
+    d: &Delivery,
+    now_ms: i64,
+    skew_ms: i64,
+) -> Result<UserProfile, (&'static str, String)> {
+    let wire: proto::v1::UserProfile = d
+        .decode("profile")
+        .map_err(|e| ("payload", e.to_string()))?;
+    let p = profile_from_proto(&wire).map_err(|e| (e.field, e.reason))?;
+    domain::check_not_future("valid_from", p.valid_from_ms, now_ms, skew_ms)
+        .map_err(|e| (e.field, e.reason))?;
+    Ok(p)
 }

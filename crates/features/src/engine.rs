@@ -6,14 +6,37 @@
 //! they never compute a feature themselves.
 
 use crate::merchant::{Counter, MerchantDelta, MerchantState};
+use crate::profile::{NO_PROFILE, ProfileHistory};
 use crate::schema::{self, FEATURES, SINCE_PREV_CAP_SECS, SPEED_CAP_KMH, Source};
 use crate::tiles::{DAY_MS, HOUR_MS, UserAgg};
 use crate::user::UserState;
-use domain::{Channel, Label, Transaction};
+use domain::{AccountType, Channel, Label, Transaction, UserProfile};
 use std::collections::HashMap;
 
+/// The states of a transaction's entities, as of just before it: what a vector is computed
+/// from.
+#[derive(Debug, Clone, Copy)]
+pub struct Entities<'a> {
+    pub user: &'a UserState,
+    pub merchant: &'a MerchantState,
+    pub profile: &'a ProfileHistory,
+}
+
+impl Entities<'static> {
+    /// No history at all (a first transaction, inference's degraded path).
+    pub fn none() -> Entities<'static> {
+        static USER: std::sync::OnceLock<UserState> = std::sync::OnceLock::new();
+        static MERCHANT: std::sync::OnceLock<MerchantState> = std::sync::OnceLock::new();
+        Entities {
+            user: USER.get_or_init(UserState::default),
+            merchant: MERCHANT.get_or_init(MerchantState::default),
+            profile: &NO_PROFILE,
+        }
+    }
+}
+
 /// Everything a feature can read for one transaction: the transaction, the time the vector is
-/// evaluated at, and the user's and merchant's states as of just before the event.
+/// evaluated at, and its entities' states as of just before the event.
 #[derive(Debug)]
 pub struct Context<'a> {
     pub(crate) txn: &'a Transaction,
@@ -21,30 +44,31 @@ pub struct Context<'a> {
     pub(crate) t: i64,
     pub(crate) user: &'a UserState,
     pub(crate) merchant: &'a MerchantState,
+    /// The profile version valid at `t`, if any.
+    pub(crate) profile: Option<&'a UserProfile>,
     user_aggs: [UserAgg; schema::USER_WINDOWS.len()],
 }
 
 impl<'a> Context<'a> {
     /// The context of `txn` evaluated at `t` over the given states.
-    pub fn new(
-        txn: &'a Transaction,
-        t: i64,
-        user: &'a UserState,
-        merchant: &'a MerchantState,
-    ) -> Self {
-        let user_aggs = std::array::from_fn(|w| user.aggregate(w, t));
+    pub fn new(txn: &'a Transaction, t: i64, e: Entities<'a>) -> Self {
+        let user_aggs = std::array::from_fn(|w| e.user.aggregate(w, t));
         Context {
             txn,
             t,
-            user,
-            merchant,
+            user: e.user,
+            merchant: e.merchant,
+            profile: e.profile.at(t),
             user_aggs,
         }
     }
 
     fn eval(&self, source: &Source) -> f64 {
         match *source {
-            Source::Request(f) | Source::User(_, _, f) | Source::Merchant(_, _, f) => f(self),
+            Source::Request(f)
+            | Source::User(_, _, f)
+            | Source::Merchant(_, _, f)
+            | Source::Profile(_, f) => f(self),
             Source::UserWindow(w, agg) => {
                 let a = &self.user_aggs[w];
                 window_value(agg, a.count as i64, a.sum, Some(a.max))
@@ -225,6 +249,30 @@ pub(crate) fn fraud_share_30d(c: &Context<'_>) -> f64 {
     )
 }
 
+fn profile_value(c: &Context<'_>, f: impl Fn(&UserProfile) -> f64) -> f64 {
+    c.profile.map_or(f64::NAN, f)
+}
+pub(crate) fn account_age_days(c: &Context<'_>) -> f64 {
+    profile_value(c, |p| {
+        ((c.t - p.account_opened_ms) as f64 / DAY_MS as f64).max(0.0)
+    })
+}
+pub(crate) fn is_business(c: &Context<'_>) -> f64 {
+    profile_value(c, |p| flag(p.account_type == AccountType::Business))
+}
+pub(crate) fn is_student(c: &Context<'_>) -> f64 {
+    profile_value(c, |p| flag(p.account_type == AccountType::Student))
+}
+pub(crate) fn credit_band(c: &Context<'_>) -> f64 {
+    profile_value(c, |p| f64::from(p.credit_band))
+}
+pub(crate) fn income_band(c: &Context<'_>) -> f64 {
+    profile_value(c, |p| f64::from(p.income_band))
+}
+pub(crate) fn is_foreign(c: &Context<'_>) -> f64 {
+    profile_value(c, |p| flag(p.home_country != c.txn.country))
+}
+
 fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     const R: f64 = 6_371.0;
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
@@ -236,25 +284,21 @@ fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 
 /// The vector of `txn` evaluated at `t` over the given states, in [`FEATURES`] order.
 /// Read-only.
-pub fn vector_at(
-    txn: &Transaction,
-    t: i64,
-    user: &UserState,
-    merchant: &MerchantState,
-) -> Vec<f64> {
-    let c = Context::new(txn, t, user, merchant);
+pub fn vector_at(txn: &Transaction, t: i64, e: Entities<'_>) -> Vec<f64> {
+    let c = Context::new(txn, t, e);
     FEATURES.iter().map(|f| c.eval(&f.source)).collect()
 }
 
 /// The vector of `txn` as of just before it (evaluated at its event time).
-pub fn vector(txn: &Transaction, user: &UserState, merchant: &MerchantState) -> Vec<f64> {
-    vector_at(txn, txn.event_time_ms, user, merchant)
+pub fn vector(txn: &Transaction, e: Entities<'_>) -> Vec<f64> {
+    vector_at(txn, txn.event_time_ms, e)
 }
 
 /// The vector over empty history (inference's degraded fallback): request-time features
-/// are real, every history feature reads as for a first transaction.
+/// are real, every history and profile feature reads as for a first transaction of an
+/// unknown user.
 pub fn cold_vector(txn: &Transaction) -> Vec<f64> {
-    vector(txn, &UserState::default(), &MerchantState::default())
+    vector(txn, Entities::none())
 }
 
 /// The windowed aggregates of a user evaluated at `t`, by feature name: what
@@ -287,14 +331,19 @@ pub fn serving_time(event_time_ms: i64, now_ms: i64, skew_ms: i64) -> i64 {
 
 /// Where an adapter keeps entity states while the engine works on them.
 ///
-/// The speed layer loads a batch's users and merchants from Redis into a working set and
-/// persists what changed; the offline builder keeps everything in memory
+/// The speed layer loads a batch's users, merchants and profiles from Redis into a working
+/// set and persists what changed; the offline builder keeps everything in memory
 /// ([`MemoryStates`]). The engine only sees this trait.
 pub trait States {
     fn user(&mut self, user_id: &str) -> &mut UserState;
     fn merchant(&mut self, merchant_id: &str) -> &mut MerchantState;
-    /// Both at once, for computing a vector.
-    fn pair(&mut self, user_id: &str, merchant_id: &str) -> (&mut UserState, &mut MerchantState);
+    fn profile(&mut self, user_id: &str) -> &mut ProfileHistory;
+    /// A transaction's entities at once: user and merchant to fold into, profile to read.
+    fn entities(
+        &mut self,
+        user_id: &str,
+        merchant_id: &str,
+    ) -> (&mut UserState, &mut MerchantState, &ProfileHistory);
 }
 
 /// What [`on_transaction`] did.
@@ -312,8 +361,8 @@ pub enum Applied {
 
 /// Vector as of just before `txn`, then fold it into its user's and merchant's states.
 pub fn on_transaction<S: States + ?Sized>(states: &mut S, txn: &Transaction) -> Applied {
-    let (user, merchant) = states.pair(&txn.user_id, &txn.merchant_id);
-    let applied = on_transaction_read_merchant(user, merchant, txn);
+    let (user, merchant, profile) = states.entities(&txn.user_id, &txn.merchant_id);
+    let applied = on_transaction_read_merchant(user, merchant, profile, txn);
     if let Applied::New { merchant_delta, .. } = &applied {
         merchant.apply(merchant_delta);
     }
@@ -327,12 +376,20 @@ pub fn on_transaction<S: States + ?Sized>(states: &mut S, txn: &Transaction) -> 
 pub fn on_transaction_read_merchant(
     user: &mut UserState,
     merchant: &MerchantState,
+    profile: &ProfileHistory,
     txn: &Transaction,
 ) -> Applied {
     if user.has_seen(&txn.transaction_id) {
         return Applied::Duplicate;
     }
-    let values = vector(txn, user, merchant);
+    let values = vector(
+        txn,
+        Entities {
+            user,
+            merchant,
+            profile,
+        },
+    );
     user.fold(txn);
     Applied::New {
         values,
@@ -355,26 +412,50 @@ pub fn on_label<S: States + ?Sized>(
     delta
 }
 
+/// Folds a profile version into its user's history. Returns whether the history changed
+/// (a repeat of a kept version changes nothing).
+pub fn on_profile<S: States + ?Sized>(states: &mut S, profile: &UserProfile) -> bool {
+    states.profile(&profile.user_id).fold(profile)
+}
+
 /// Every state in memory: the offline builder, tests, benchmarks.
 #[derive(Debug, Default)]
 pub struct MemoryStates {
     pub users: HashMap<String, UserState>,
     pub merchants: HashMap<String, MerchantState>,
+    pub profiles: HashMap<String, ProfileHistory>,
+}
+
+/// The entry of `key`, created empty if missing; allocates the key only when it is new.
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 impl States for MemoryStates {
     fn user(&mut self, user_id: &str) -> &mut UserState {
-        self.users.entry(user_id.to_owned()).or_default()
+        slot(&mut self.users, user_id)
     }
 
     fn merchant(&mut self, merchant_id: &str) -> &mut MerchantState {
-        self.merchants.entry(merchant_id.to_owned()).or_default()
+        slot(&mut self.merchants, merchant_id)
     }
 
-    fn pair(&mut self, user_id: &str, merchant_id: &str) -> (&mut UserState, &mut MerchantState) {
+    fn profile(&mut self, user_id: &str) -> &mut ProfileHistory {
+        slot(&mut self.profiles, user_id)
+    }
+
+    fn entities(
+        &mut self,
+        user_id: &str,
+        merchant_id: &str,
+    ) -> (&mut UserState, &mut MerchantState, &ProfileHistory) {
         (
-            self.users.entry(user_id.to_owned()).or_default(),
-            self.merchants.entry(merchant_id.to_owned()).or_default(),
+            slot(&mut self.users, user_id),
+            slot(&mut self.merchants, merchant_id),
+            self.profiles.get(user_id).unwrap_or(&NO_PROFILE),
         )
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! * [`schema`] lists every feature once — name, type, entity, window, aggregation, version,
 //!   definition — and derives the schema hash and the documentation table from that list.
-//! * [`UserState`] (tiled windows and bounded last-seen sets, one per user) and
-//!   [`MerchantState`] (commutative integer counters per closed tile, one per merchant) are
-//!   the incremental states; both are bounded whatever the event rate (see [`tiles`]).
+//! * [`UserState`] (tiled windows and bounded last-seen sets, one per user),
+//!   [`MerchantState`] (commutative integer counters per closed tile, one per merchant) and
+//!   [`ProfileHistory`] (the last versions of the user dimension) are the incremental states;
+//!   all are bounded whatever the event rate (see [`tiles`]).
 //! * [`engine`] is the one API every adapter calls: [`on_transaction`] = vector as of just
 //!   before the event, then fold (idempotent on the transaction id), [`on_label`] = a fraud
-//!   report counted for its merchant at its `reported_at`, [`vector_at`] for read-only
+//!   report counted for its merchant at its `reported_at`, [`on_profile`] = a profile version
+//!   kept for the transactions it is valid for, [`vector_at`] for read-only
 //!   "as of now" reads, over any [`States`] implementation.
 //!
 //! The same code runs online (feature-service, states in Redis) and offline (the point-in-time
@@ -18,15 +20,18 @@
 
 pub mod engine;
 mod merchant;
+mod profile;
 pub mod schema;
 pub mod tiles;
 mod user;
 
 pub use engine::{
-    Applied, MemoryStates, States, amount_units, cold_vector, on_label, on_transaction,
-    on_transaction_read_merchant, serving_time, user_aggregates_at, vector, vector_at,
+    Applied, Entities, MemoryStates, States, amount_units, cold_vector, on_label, on_profile,
+    on_transaction, on_transaction_read_merchant, serving_time, user_aggregates_at, vector,
+    vector_at,
 };
 pub use merchant::{Counter, CounterKey, MerchantDelta, MerchantState};
+pub use profile::{MAX_PROFILE_VERSIONS, ProfileHistory};
 pub use schema::{
     FEATURE_SET_VERSION, FEATURES, FeatureDef, FeatureKind, LONGEST_WINDOW_MS, schema_hash,
 };

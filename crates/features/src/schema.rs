@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 /// Version of the feature set as a whole (bumped when features are added or redefined).
-pub const FEATURE_SET_VERSION: &str = "v2";
+pub const FEATURE_SET_VERSION: &str = "v3";
 
 /// The value type of a feature (all values travel as `f64`; NaN means "undefined").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub enum Entity {
     User,
     /// The transaction's merchant (state keyed by `merchant_id`).
     Merchant,
+    /// The user's profile version valid at the event time (keyed by `user_id`).
+    Profile,
 }
 
 impl Entity {
@@ -49,6 +51,7 @@ impl Entity {
             Entity::Request => "request",
             Entity::User => "user",
             Entity::Merchant => "merchant",
+            Entity::Profile => "profile",
         }
     }
 }
@@ -86,6 +89,8 @@ pub enum Source {
     User(Option<WindowSpec>, &'static str, fn(&Context<'_>) -> f64),
     /// Any other function of the merchant's state.
     Merchant(Option<WindowSpec>, &'static str, fn(&Context<'_>) -> f64),
+    /// A function of the profile version valid at the event time (NaN without one).
+    Profile(&'static str, fn(&Context<'_>) -> f64),
 }
 
 impl std::fmt::Debug for Source {
@@ -100,13 +105,14 @@ impl Source {
             Source::Request(_) => Entity::Request,
             Source::UserWindow(..) | Source::User(..) => Entity::User,
             Source::MerchantWindow(..) | Source::Merchant(..) => Entity::Merchant,
+            Source::Profile(..) => Entity::Profile,
         }
     }
 
     /// The window read, if any.
     pub fn window(&self) -> Option<WindowSpec> {
         match self {
-            Source::Request(_) => None,
+            Source::Request(_) | Source::Profile(..) => None,
             Source::UserWindow(w, _) => Some(USER_WINDOWS[*w]),
             Source::MerchantWindow(w, _) => Some(MERCHANT_WINDOWS[*w]),
             Source::User(w, ..) | Source::Merchant(w, ..) => *w,
@@ -118,7 +124,9 @@ impl Source {
         match self {
             Source::Request(_) => "value",
             Source::UserWindow(_, a) | Source::MerchantWindow(_, a) => a.as_str(),
-            Source::User(_, name, _) | Source::Merchant(_, name, _) => name,
+            Source::User(_, name, _) | Source::Merchant(_, name, _) | Source::Profile(name, _) => {
+                name
+            }
         }
     }
 }
@@ -485,7 +493,46 @@ const MERCHANT: [FeatureDef; 10] = [
     ),
 ];
 
-const N_FEATURES: usize = 12 + 2 + 16 + 7 + 10;
+const PROFILE: [FeatureDef; 6] = [
+    def(
+        "profile_account_age_days",
+        Numeric,
+        Source::Profile("age_at_event", crate::engine::account_age_days),
+        "days from the account's opening to the event (0 if opened after it); NaN without a profile",
+    ),
+    def(
+        "profile_is_business",
+        Binary,
+        Source::Profile("one_hot", crate::engine::is_business),
+        "account type is business; NaN without a profile",
+    ),
+    def(
+        "profile_is_student",
+        Binary,
+        Source::Profile("one_hot", crate::engine::is_student),
+        "account type is student (personal: both one-hot values 0); NaN without a profile",
+    ),
+    def(
+        "profile_credit_band",
+        Numeric,
+        Source::Profile("value", crate::engine::credit_band),
+        "credit band 1 (lowest) … 5 (highest); NaN without a profile",
+    ),
+    def(
+        "profile_income_band",
+        Numeric,
+        Source::Profile("value", crate::engine::income_band),
+        "income band 1 (lowest) … 5 (highest); NaN without a profile",
+    ),
+    def(
+        "is_foreign_country",
+        Binary,
+        Source::Profile("differs_from_home", crate::engine::is_foreign),
+        "transaction country differs from the profile's home country; NaN without a profile",
+    ),
+];
+
+const N_FEATURES: usize = 12 + 2 + 16 + 7 + 10 + 6;
 
 /// Every feature of the set, in the order of vector values.
 pub const FEATURES: &[FeatureDef] = &concat_defs::<N_FEATURES>(&[
@@ -497,6 +544,7 @@ pub const FEATURES: &[FeatureDef] = &concat_defs::<N_FEATURES>(&[
     &USER_30D,
     &USER_OTHER,
     &MERCHANT,
+    &PROFILE,
 ]);
 
 /// Number of values in a vector.

@@ -3,7 +3,7 @@
 use crate::schema::index_of;
 use crate::tiles::{DAY_MS, HOUR_MS, MINUTE_MS};
 use crate::*;
-use domain::{Channel, Currency, GeoPoint, Label, Transaction};
+use domain::{AccountType, Channel, Currency, GeoPoint, Label, Transaction, UserProfile};
 
 const T0: i64 = 1_763_942_400_000; // 2025-11-24T00:00:00Z, a Monday
 
@@ -65,6 +65,63 @@ fn first_transaction_has_empty_history() {
     assert_eq!(get(&v, "merchant_category_code"), 5411.0);
     assert!((get(&v, "amount_log") - 101f64.ln()).abs() < 1e-12);
     assert!((get(&v, "user_log_secs_since_prev") - (30.0f64 * 86_400.0).ln_1p()).abs() < 1e-12);
+    for f in FEATURES
+        .iter()
+        .filter(|f| f.source.entity() == schema::Entity::Profile)
+    {
+        assert!(get(&v, f.name).is_nan(), "{} without a profile", f.name);
+    }
+}
+
+fn profile(valid_from_ms: i64, account_type: AccountType, credit_band: u8) -> UserProfile {
+    UserProfile {
+        user_id: "u".into(),
+        account_opened_ms: T0 - 400 * DAY_MS,
+        account_type,
+        home_country: "DE".into(),
+        credit_band,
+        income_band: 2,
+        valid_from_ms,
+    }
+}
+
+#[test]
+fn profile_features_read_the_version_valid_at_the_event() {
+    let mut s = MemoryStates::default();
+    // The second version arrives first: arrival order does not matter, valid_from does.
+    assert!(on_profile(
+        &mut s,
+        &profile(T0 + DAY_MS, AccountType::Business, 5)
+    ));
+    assert!(on_profile(
+        &mut s,
+        &profile(T0 - DAY_MS, AccountType::Student, 1)
+    ));
+    let before = values(on_transaction(&mut s, &txn("a", "u", "m", T0, 1_000)));
+    assert_eq!(get(&before, "profile_account_age_days"), 400.0);
+    assert_eq!(get(&before, "profile_is_student"), 1.0);
+    assert_eq!(get(&before, "profile_is_business"), 0.0);
+    assert_eq!(get(&before, "profile_credit_band"), 1.0);
+    assert_eq!(get(&before, "profile_income_band"), 2.0);
+    assert_eq!(get(&before, "is_foreign_country"), 1.0, "FR vs home DE");
+    let after = values(on_transaction(
+        &mut s,
+        &txn("b", "u", "m", T0 + 2 * DAY_MS, 1_000),
+    ));
+    assert_eq!(get(&after, "profile_is_business"), 1.0);
+    assert_eq!(get(&after, "profile_credit_band"), 5.0);
+    assert_eq!(get(&after, "profile_account_age_days"), 402.0);
+    // Before the first version: no profile.
+    let early = values(on_transaction(
+        &mut s,
+        &txn("c", "u", "m", T0 - 2 * DAY_MS, 1_000),
+    ));
+    assert!(get(&early, "profile_credit_band").is_nan());
+    // A repeat of a kept version changes nothing.
+    assert!(!on_profile(
+        &mut s,
+        &profile(T0 + DAY_MS, AccountType::Business, 5)
+    ));
 }
 
 #[test]
@@ -219,8 +276,10 @@ fn a_user_with_50_000_transactions_in_an_hour_keeps_bounded_state() {
     assert!(bytes < 64 * 1024, "state of {bytes} bytes");
     let v = vector(
         &txn("y", "heavy", "m1", T0 + HOUR_MS - 1, 500),
-        u,
-        &MerchantState::default(),
+        Entities {
+            user: u,
+            ..Entities::none()
+        },
     );
     assert_eq!(get(&v, "user_txn_count_1h"), 50_000.0);
     assert_eq!(get(&v, "user_distinct_devices_24h"), 1.0);
@@ -250,8 +309,11 @@ fn out_of_order_and_very_late_events() {
     assert_eq!(s.users["u"].too_late(), 1);
     let v = vector(
         &txn("next", "u", "m", T0 + 2 * HOUR_MS, 100),
-        &s.users["u"],
-        &s.merchants["m"],
+        Entities {
+            user: &s.users["u"],
+            merchant: &s.merchants["m"],
+            ..Entities::none()
+        },
     );
     assert_eq!(get(&v, "user_txn_count_30d"), 2.0);
 }
@@ -343,8 +405,11 @@ fn serving_time_is_bounded_by_the_server_clock() {
         let v = vector_at(
             &t,
             serving_time(t.event_time_ms, now, skew),
-            &s.users["u"],
-            &s.merchants["m"],
+            Entities {
+                user: &s.users["u"],
+                merchant: &s.merchants["m"],
+                ..Entities::none()
+            },
         );
         assert_eq!(get(&v, "user_txn_count_1h"), 5.0, "shift {shift}");
     }

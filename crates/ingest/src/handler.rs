@@ -3,14 +3,16 @@
 use crate::config::IngestSettings;
 use crate::metrics::{Metrics, OUTCOME_ACCEPTED, OUTCOME_DUPLICATE, OUTCOME_REJECTED};
 use bus::{BusError, Producer, topics};
-use domain::convert::{label_from_proto, transaction_from_proto, transaction_to_proto};
+use domain::convert::{
+    label_from_proto, profile_from_proto, transaction_from_proto, transaction_to_proto,
+};
 use domain::{Transaction, ValidationError};
 use online_store::{OnlineStore, StoreError};
 use proto::prost::Message;
 use proto::v1::ingest_service_server::IngestService;
 use proto::v1::{
     Rejection, SubmitBatchRequest, SubmitBatchResponse, SubmitLabelsRequest, SubmitLabelsResponse,
-    SubmitRequest, SubmitResponse,
+    SubmitProfilesRequest, SubmitProfilesResponse, SubmitRequest, SubmitResponse,
 };
 use service_runtime::clock::now_ms;
 use std::collections::HashSet;
@@ -81,6 +83,16 @@ impl Handler {
         domain::check_not_future(
             "reported_at",
             l.reported_at_ms,
+            now_ms(),
+            self.settings.max_future_skew_ms,
+        )
+    }
+
+    fn validate_profile(&self, wire: &proto::v1::UserProfile) -> Result<(), ValidationError> {
+        let p = profile_from_proto(wire)?;
+        domain::check_not_future(
+            "valid_from",
+            p.valid_from_ms,
             now_ms(),
             self.settings.max_future_skew_ms,
         )
@@ -310,6 +322,39 @@ impl IngestService for Handler {
             .inc_by(labels.len() as u64);
         Ok(Response::new(SubmitLabelsResponse {
             accepted: labels.len() as u32,
+        }))
+    }
+
+    async fn submit_profiles(
+        &self,
+        request: Request<SubmitProfilesRequest>,
+    ) -> Result<Response<SubmitProfilesResponse>, Status> {
+        let profiles = request.into_inner().profiles;
+        self.check_size(profiles.len())?;
+        for (i, p) in profiles.iter().enumerate() {
+            if let Err(e) = self.validate_profile(p) {
+                self.metrics
+                    .profiles
+                    .with_label_values(&[OUTCOME_REJECTED])
+                    .inc();
+                return Err(Status::invalid_argument(format!("profiles[{i}]: {e}")));
+            }
+        }
+        // No de-duplication: a repeated version is folded idempotently downstream (same
+        // `valid_from`, same values) and the lake keeps the history as received.
+        self.producer
+            .send_all(
+                topics::PROFILES,
+                profiles.iter().map(|p| (p.user_id.as_str(), p)),
+            )
+            .await
+            .map_err(|e| status(e.into()))?;
+        self.metrics
+            .profiles
+            .with_label_values(&[OUTCOME_ACCEPTED])
+            .inc_by(profiles.len() as u64);
+        Ok(Response::new(SubmitProfilesResponse {
+            accepted: profiles.len() as u32,
         }))
     }
 }

@@ -11,6 +11,7 @@ pub(crate) struct Metrics {
     /// Transactions by outcome.
     pub(crate) transactions: IntCounterVec,
     pub(crate) labels: IntCounterVec,
+    pub(crate) profiles: IntCounterVec,
     /// Seconds from request to Kafka acknowledgement of a batch.
     pub(crate) publish_seconds: Histogram,
 }
@@ -28,6 +29,13 @@ impl Metrics {
             Opts::new("ingest_labels_total", "Labels received, by outcome"),
             &["outcome"],
         )?;
+        let profiles = IntCounterVec::new(
+            Opts::new(
+                "ingest_profiles_total",
+                "Profile versions received, by outcome",
+            ),
+            &["outcome"],
+        )?;
         let publish_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "ingest_publish_seconds",
@@ -37,10 +45,12 @@ impl Metrics {
         )?;
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(labels.clone()))?;
+        registry.register(Box::new(profiles.clone()))?;
         registry.register(Box::new(publish_seconds.clone()))?;
         Ok(Metrics {
             transactions,
             labels,
+            profiles,
             publish_seconds,
         })
     }

@@ -14,7 +14,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use domain::{Channel, Currency, GeoPoint, Label, Transaction};
+use domain::{AccountType, Channel, Currency, GeoPoint, Label, Transaction, UserProfile};
 
 use crate::{LakeError, Record};
 
@@ -55,6 +55,25 @@ static LABELS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("kafka_offset", DataType::Int64, false),
     ]))
 });
+
+static PROFILES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("account_opened_at", timestamp_type(), false),
+        Field::new("account_type", DataType::Utf8, false),
+        Field::new("home_country", DataType::Utf8, false),
+        Field::new("credit_band", DataType::Int32, false),
+        Field::new("income_band", DataType::Int32, false),
+        Field::new("valid_from", timestamp_type(), false),
+        Field::new("kafka_partition", DataType::Int32, false),
+        Field::new("kafka_offset", DataType::Int64, false),
+    ]))
+});
+
+/// Schema of the `profiles` files (without the `event_date` partition column).
+pub fn profiles_schema() -> SchemaRef {
+    Arc::clone(&PROFILES_SCHEMA)
+}
 
 /// Schema of the `transactions` files (without the `event_date` partition column).
 pub fn transactions_schema() -> SchemaRef {
@@ -140,6 +159,69 @@ pub(crate) fn labels_batch(records: &[&Record<Label>]) -> Result<RecordBatch, La
     ];
     columns.extend(kafka_columns(records));
     Ok(RecordBatch::try_new(labels_schema(), columns)?)
+}
+
+/// Converts profile versions (with their Kafka coordinates) to a batch of [`profiles_schema`].
+pub fn profiles_to_batch(records: &[Record<UserProfile>]) -> Result<RecordBatch, LakeError> {
+    profiles_batch(&records.iter().collect::<Vec<_>>())
+}
+
+pub(crate) fn profiles_batch(records: &[&Record<UserProfile>]) -> Result<RecordBatch, LakeError> {
+    let bands = |f: fn(&UserProfile) -> u8| -> ArrayRef {
+        Arc::new(Int32Array::from_iter_values(
+            records.iter().map(|r| i32::from(f(&r.value))),
+        ))
+    };
+    let mut columns: Vec<ArrayRef> = vec![
+        strings(records, |p| &p.user_id),
+        timestamps(records, |p| p.account_opened_ms),
+        strings(records, |p| p.account_type.as_str()),
+        strings(records, |p| &p.home_country),
+        bands(|p| p.credit_band),
+        bands(|p| p.income_band),
+        timestamps(records, |p| p.valid_from_ms),
+    ];
+    columns.extend(kafka_columns(records));
+    Ok(RecordBatch::try_new(profiles_schema(), columns)?)
+}
+
+/// Converts a batch with (at least) the domain columns of [`profiles_schema`] back to profile
+/// versions. The error names the first column that is missing, of the wrong type, null or
+/// invalid.
+pub fn profiles_from_batch(batch: &RecordBatch) -> Result<Vec<UserProfile>, LakeError> {
+    let user_id = StringColumn::get(batch, "user_id")?;
+    let opened = TimestampColumn::get(batch, "account_opened_at")?;
+    let account_type = StringColumn::get(batch, "account_type")?;
+    let home_country = StringColumn::get(batch, "home_country")?;
+    let credit_band = Int32Column::get(batch, "credit_band")?;
+    let income_band = Int32Column::get(batch, "income_band")?;
+    let valid_from = TimestampColumn::get(batch, "valid_from")?;
+    let band = |c: &Int32Column<'_>, row: usize| -> Result<u8, LakeError> {
+        let v = c.value(row)?;
+        u8::try_from(v)
+            .ok()
+            .filter(|b| (1..=5).contains(b))
+            .ok_or_else(|| LakeError::column(c.name, format!("band {v} at row {row}")))
+    };
+    (0..batch.num_rows())
+        .map(|row| {
+            let type_name = account_type.value(row)?;
+            Ok(UserProfile {
+                user_id: user_id.value(row)?.to_owned(),
+                account_opened_ms: opened.value(row)?,
+                account_type: AccountType::parse(type_name).ok_or_else(|| {
+                    LakeError::column(
+                        "account_type",
+                        format!("unknown account type {type_name:?} at row {row}"),
+                    )
+                })?,
+                home_country: home_country.value(row)?.to_owned(),
+                credit_band: band(&credit_band, row)?,
+                income_band: band(&income_band, row)?,
+                valid_from_ms: valid_from.value(row)?,
+            })
+        })
+        .collect()
 }
 
 /// Converts a batch with (at least) the domain columns of [`transactions_schema`] back to
@@ -253,6 +335,7 @@ impl<A: Array> Column<'_, A> {
 
 pub(crate) type StringColumn<'a> = Column<'a, StringArray>;
 pub(crate) type Int64Column<'a> = Column<'a, Int64Array>;
+pub(crate) type Int32Column<'a> = Column<'a, Int32Array>;
 type Float64Column<'a> = Column<'a, Float64Array>;
 type BooleanColumn<'a> = Column<'a, BooleanArray>;
 type TimestampColumn<'a> = Column<'a, TimestampMillisecondArray>;
@@ -314,6 +397,17 @@ impl<'a> Int64Column<'a> {
     }
 }
 
+impl<'a> Int32Column<'a> {
+    pub(crate) fn get(batch: &RecordBatch, name: &'a str) -> Result<Self, LakeError> {
+        primitive(batch, name, "Int32", |t| *t == DataType::Int32)
+    }
+
+    pub(crate) fn value(&self, row: usize) -> Result<i32, LakeError> {
+        self.check_null(row)?;
+        Ok(self.array.value(row))
+    }
+}
+
 impl<'a> Float64Column<'a> {
     fn get(batch: &RecordBatch, name: &'a str) -> Result<Self, LakeError> {
         primitive(batch, name, "Float64", |t| *t == DataType::Float64)
@@ -352,6 +446,35 @@ impl<'a> TimestampColumn<'a> {
 mod tests {
     use super::*;
     use crate::testutil::{label, records, transaction};
+
+    #[test]
+    fn profiles_round_trip_through_a_batch() -> Result<(), LakeError> {
+        let p = UserProfile {
+            user_id: "u1".into(),
+            account_opened_ms: -86_400_000,
+            account_type: AccountType::Student,
+            home_country: "PT".into(),
+            credit_band: 2,
+            income_band: 4,
+            valid_from_ms: 1_700_000_000_000,
+        };
+        let input = records(
+            1,
+            5,
+            vec![
+                p.clone(),
+                UserProfile {
+                    credit_band: 5,
+                    ..p
+                },
+            ],
+        );
+        let batch = profiles_to_batch(&input)?;
+        assert_eq!(batch.schema(), profiles_schema());
+        let values: Vec<_> = input.into_iter().map(|r| r.value).collect();
+        assert_eq!(profiles_from_batch(&batch)?, values);
+        Ok(())
+    }
 
     #[test]
     fn transactions_round_trip_through_a_batch() -> Result<(), LakeError> {

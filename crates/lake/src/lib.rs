@@ -2,11 +2,15 @@
 //! Parquet files partitioned by event date, so that the trainer and the drift monitor can
 //! replay history with SQL (DataFusion) long after Kafka has dropped it.
 //!
+//! Profiles are kept as a history: every version consumed, never overwritten, so a training
+//! row can read the profile valid at its event time.
+//!
 //! Layout under a root directory:
 //!
 //! ```text
 //! <root>/transactions/event_date=YYYY-MM-DD/p<partition>-<first_offset:020>-<last_offset:020>.parquet
 //! <root>/labels/event_date=YYYY-MM-DD/p<partition>-<first_offset:020>-<last_offset:020>.parquet
+//! <root>/profiles/event_date=YYYY-MM-DD/…            (event_date = the version's valid_from)
 //! <root>/_commits/<table>/p<partition>.json        {"next_offset": N}
 //! ```
 //!
@@ -25,7 +29,7 @@
 //!   and converts query results back to domain values.
 //!
 //! Architecture invariant: the writer is the only code that creates or deletes files under
-//! `transactions/`, `labels/` and `_commits/`; a reader never modifies the lake.
+//! `transactions/`, `labels/`, `profiles/` and `_commits/`; a reader never modifies the lake.
 
 pub mod batch;
 mod files;
@@ -46,17 +50,19 @@ pub use writer::LakeWriter;
 pub enum Table {
     Transactions,
     Labels,
+    Profiles,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 2] = [Table::Transactions, Table::Labels];
+    pub const ALL: [Table; 3] = [Table::Transactions, Table::Labels, Table::Profiles];
 
     /// The table's name: its directory under the root and its name in SQL.
     pub fn name(&self) -> &'static str {
         match self {
             Table::Transactions => "transactions",
             Table::Labels => "labels",
+            Table::Profiles => "profiles",
         }
     }
 }

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use domain::{Label, Transaction};
+use domain::{Label, Transaction, UserProfile};
 
 use crate::batch::{self, Int64Column, StringColumn};
 use crate::files::{EVENT_DATE, has_parquet_files, table_dir};
@@ -38,6 +38,7 @@ fn schema(table: Table) -> SchemaRef {
     match table {
         Table::Transactions => batch::transactions_schema(),
         Table::Labels => batch::labels_schema(),
+        Table::Profiles => batch::profiles_schema(),
     }
 }
 
@@ -181,6 +182,46 @@ impl LakeReader {
             Ok(labels)
         })
         .await
+    }
+
+    /// Every profile version valid from at or before `until_ms` (not de-duplicated), in
+    /// `(kafka_partition, kafka_offset)` order — each user's arrival order.
+    pub async fn profiles_valid_by(&self, until_ms: i64) -> Result<Vec<UserProfile>, LakeError> {
+        let batches = self
+            .sql(&format!(
+                "SELECT * FROM profiles WHERE CAST(valid_from AS BIGINT) <= {until_ms} \
+                 ORDER BY kafka_partition, kafka_offset"
+            ))
+            .await?;
+        blocking(&self.root, move || {
+            let mut profiles = Vec::new();
+            for batch in &batches {
+                profiles.extend(batch::profiles_from_batch(batch)?);
+            }
+            Ok(profiles)
+        })
+        .await
+    }
+
+    /// The next offset after the last record of each partition of `table` (empty for an
+    /// empty table): where a consumer continues once everything in the lake is applied.
+    pub async fn next_offsets(&self, table: Table) -> Result<BTreeMap<i32, i64>, LakeError> {
+        let batches = self
+            .sql(&format!(
+                "SELECT kafka_partition, MAX(kafka_offset) + 1 AS next FROM {} \
+                 GROUP BY kafka_partition",
+                table.name()
+            ))
+            .await?;
+        let mut next = BTreeMap::new();
+        for batch in &batches {
+            let p = batch::Int32Column::get(batch, "kafka_partition")?;
+            let n = Int64Column::get(batch, "next")?;
+            for row in 0..batch.num_rows() {
+                next.insert(p.value(row)?, n.value(row)?);
+            }
+        }
+        Ok(next)
     }
 
     /// Count of transaction rows per user_id (rows, not distinct transactions).
@@ -354,6 +395,48 @@ mod tests {
         let reader = LakeReader::open(dir.path()).await?;
         let labels = reader.labels().await?;
         assert_eq!(labels, vec![label("t1", true, 300), label("t2", true, 100)]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn profile_history_and_next_offsets() -> Result<(), LakeError> {
+        let dir = tempfile::tempdir().map_err(LakeError::io("tempdir"))?;
+        let writer = LakeWriter::open(dir.path())?;
+        let v = |valid_from_ms: i64, credit_band: u8| domain::UserProfile {
+            user_id: "u1".into(),
+            account_opened_ms: JAN_1 - 365 * DAY_MS,
+            account_type: domain::AccountType::Personal,
+            home_country: "FR".into(),
+            credit_band,
+            income_band: 3,
+            valid_from_ms,
+        };
+        // Two versions on two dates plus one valid only after the cut-off; every one is kept.
+        writer.write_profiles(
+            2,
+            &records(
+                2,
+                7,
+                vec![v(JAN_1 + DAY_MS, 4), v(JAN_1, 1), v(JAN_1 + 9 * DAY_MS, 5)],
+            ),
+        )?;
+        writer.write_transactions(0, &records(0, 40, vec![transaction("a", "u1", JAN_1)]))?;
+        let reader = LakeReader::open(dir.path()).await?;
+        let known = reader.profiles_valid_by(JAN_1 + 2 * DAY_MS).await?;
+        assert_eq!(
+            known,
+            vec![v(JAN_1 + DAY_MS, 4), v(JAN_1, 1)],
+            "arrival order"
+        );
+        assert_eq!(
+            reader.next_offsets(Table::Profiles).await?,
+            BTreeMap::from([(2, 10)])
+        );
+        assert_eq!(
+            reader.next_offsets(Table::Transactions).await?,
+            BTreeMap::from([(0, 41)])
+        );
+        assert!(reader.next_offsets(Table::Labels).await?.is_empty());
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::record_batch::RecordBatch;
-use domain::{Label, Transaction};
+use domain::{Label, Transaction, UserProfile};
 
 use crate::files::{
     DataFileName, commit_path, commits_dir, date_dirs, event_date, is_temp_name, read_commit,
@@ -45,6 +45,16 @@ impl LakeRow for Label {
     }
     fn to_batch(records: &[&Record<Self>]) -> Result<RecordBatch, LakeError> {
         batch::labels_batch(records)
+    }
+}
+
+impl LakeRow for UserProfile {
+    const TABLE: Table = Table::Profiles;
+    fn event_time_ms(&self) -> i64 {
+        self.valid_from_ms
+    }
+    fn to_batch(records: &[&Record<Self>]) -> Result<RecordBatch, LakeError> {
+        batch::profiles_batch(records)
     }
 }
 
@@ -116,6 +126,16 @@ impl LakeWriter {
         &self,
         partition: i32,
         records: &[Record<Label>],
+    ) -> Result<usize, LakeError> {
+        self.write(partition, records)
+    }
+
+    /// Same as [`LakeWriter::write_transactions`], for profile versions (partitioned by the
+    /// date of `valid_from`; every version is kept).
+    pub fn write_profiles(
+        &self,
+        partition: i32,
+        records: &[Record<UserProfile>],
     ) -> Result<usize, LakeError> {
         self.write(partition, records)
     }

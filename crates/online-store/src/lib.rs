@@ -7,22 +7,25 @@
 //!   ([`features::MerchantState`]), changed only by `HINCRBY` (commutative, so several
 //!   speed-layer instances may update one merchant) and `HDEL` of tiles no window reads any
 //!   more; expires like user states;
+//! * `vigil:v2:profile:{user_id}` — the user's [`features::ProfileHistory`] (JSON), expiring
+//!   `profile` TTL (default 400 days) after its last write: a profile outlives idle windows;
 //! * `vigil:v2:txn:{transaction_id}` — the transaction's merchant, written by ingest when it
 //!   accepts the transaction, so a label submitted later without a merchant can be counted
 //!   for it; expires after the label horizon;
 //! * `vigil:v2:offset:{consumer}:{topic}:{partition}` — the next Kafka offset to apply;
 //! * `vigil:v2:seen:{transaction_id}` — ingest's duplicate marker (with a TTL).
 //!
-//! [`OnlineStore::commit`] writes a batch's user states, merchant increments, transaction
-//! index *and* the consumer's next offsets in one `MULTI`/`EXEC` transaction: either the batch
+//! [`OnlineStore::commit`] writes a batch's user states, merchant increments, profiles *and*
+//! the consumer's next offsets in one `MULTI`/`EXEC` transaction: either the batch
 //! is applied and its offsets advanced, or neither. That is what makes the feature-service's
 //! Kafka consumer effectively-once.
 //!
 //! Every command has a bounded timeout; reads of many keys use one `MGET`.
 
-use features::{CounterKey, MerchantDelta, MerchantState, UserState};
+use features::{CounterKey, MerchantDelta, MerchantState, ProfileHistory, UserState};
 use fred::prelude::*;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -56,6 +59,8 @@ pub enum StoreError {
     },
     #[error("corrupt merchant state at {key}: unknown field {field:?}")]
     CorruptMerchant { key: String, field: String },
+    #[error("corrupt offset at {key}: {value:?} is not an integer")]
+    CorruptOffset { key: String, value: String },
 }
 
 /// A handle to the online store (cheap to clone).
@@ -78,6 +83,10 @@ fn merchant_key(merchant_id: &str) -> String {
     format!("{PREFIX}:merchant:{merchant_id}")
 }
 
+fn profile_key(user_id: &str) -> String {
+    format!("{PREFIX}:profile:{user_id}")
+}
+
 fn txn_key(transaction_id: &str) -> String {
     format!("{PREFIX}:txn:{transaction_id}")
 }
@@ -98,6 +107,19 @@ pub struct Commit<'a> {
     pub merchant_deltas: Vec<(&'a str, &'a MerchantDelta)>,
     /// Counters no window reads any more (`HDEL`).
     pub merchant_stale: Vec<(&'a str, Vec<CounterKey>)>,
+    /// Profile histories that changed (whole value, `SET`).
+    pub profiles: Vec<(&'a str, &'a ProfileHistory)>,
+    pub offsets: Vec<NextOffset>,
+}
+
+/// A complete online state to load at once ([`OnlineStore::bootstrap`]): what the batch layer
+/// rebuilt from the lake, with the offsets the speed layer continues from.
+#[derive(Debug, Default)]
+pub struct Snapshot<'a> {
+    pub users: Vec<(&'a str, &'a UserState)>,
+    /// Whole merchant states (the hash is replaced, not incremented).
+    pub merchants: Vec<(&'a str, &'a MerchantState)>,
+    pub profiles: Vec<(&'a str, &'a ProfileHistory)>,
     pub offsets: Vec<NextOffset>,
 }
 
@@ -106,6 +128,8 @@ pub struct Commit<'a> {
 pub struct Ttls {
     /// User and merchant states: the longest window.
     pub state: Duration,
+    /// Profile histories.
+    pub profile: Duration,
 }
 
 fn secs(d: Duration) -> i64 {
@@ -117,6 +141,7 @@ fn secs(d: Duration) -> i64 {
 pub enum KeyKind {
     User,
     Merchant,
+    Profile,
 }
 
 /// A consumer's next offset for one partition, part of a [`OnlineStore::commit`].
@@ -125,6 +150,44 @@ pub struct NextOffset {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+}
+
+/// Keys per pipeline in [`OnlineStore::bootstrap`].
+pub const BOOTSTRAP_CHUNK: usize = 1_000;
+
+async fn set_json<C: KeysInterface + Sync, T: serde::Serialize>(
+    c: &C,
+    key: String,
+    value: &T,
+    ttl_secs: i64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(value).map_err(|source| StoreError::Corrupt {
+        key: key.clone(),
+        source,
+    })?;
+    let () = c
+        .set(key, json, Some(Expiration::EX(ttl_secs)), None, false)
+        .await?;
+    Ok(())
+}
+
+async fn set_offsets<C: KeysInterface + Sync>(
+    c: &C,
+    consumer: &str,
+    offsets: &[NextOffset],
+) -> Result<(), StoreError> {
+    for o in offsets {
+        let () = c
+            .set(
+                offset_key(consumer, &o.topic, o.partition),
+                o.offset,
+                None,
+                None,
+                false,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 impl OnlineStore {
@@ -147,17 +210,21 @@ impl OnlineStore {
         Ok(OnlineStore { client })
     }
 
-    /// The states of `user_ids` (one `MGET`); `None` for users never seen (or expired).
-    pub async fn get_users(&self, user_ids: &[&str]) -> Result<Vec<Option<UserState>>, StoreError> {
-        if user_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = user_ids.iter().map(|u| user_key(u)).collect();
-        let values: Vec<Option<String>> = if keys.len() == 1 {
-            vec![self.client.get(&keys[0]).await?]
-        } else {
-            self.client.mget(keys.clone()).await?
-        };
+    /// The values of `keys` (one `GET` or `MGET`).
+    async fn get_many(&self, keys: Vec<String>) -> Result<Vec<Option<String>>, StoreError> {
+        Ok(match keys.len() {
+            0 => Vec::new(),
+            1 => vec![self.client.get(&keys[0]).await?],
+            _ => self.client.mget(keys).await?,
+        })
+    }
+
+    /// The JSON values of `keys`, decoded; `None` where a key is missing.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let values = self.get_many(keys.clone()).await?;
         values
             .into_iter()
             .zip(keys)
@@ -168,6 +235,20 @@ impl OnlineStore {
                     .map_err(|source| StoreError::Corrupt { key, source }),
             })
             .collect()
+    }
+
+    /// The states of `user_ids` (one `MGET`); `None` for users never seen (or expired).
+    pub async fn get_users(&self, user_ids: &[&str]) -> Result<Vec<Option<UserState>>, StoreError> {
+        self.get_json(user_ids.iter().map(|u| user_key(u)).collect())
+            .await
+    }
+
+    /// The profile histories of `user_ids` (one `MGET`); empty for users without a profile.
+    pub async fn get_profiles(&self, user_ids: &[&str]) -> Result<Vec<ProfileHistory>, StoreError> {
+        let found: Vec<Option<ProfileHistory>> = self
+            .get_json(user_ids.iter().map(|u| profile_key(u)).collect())
+            .await?;
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// The states of `merchant_ids` (`HGETALL` each, in one pipeline); empty for merchants
@@ -205,12 +286,8 @@ impl OnlineStore {
         if transaction_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = transaction_ids.iter().map(|t| txn_key(t)).collect();
-        Ok(if keys.len() == 1 {
-            vec![self.client.get(&keys[0]).await?]
-        } else {
-            self.client.mget(keys).await?
-        })
+        self.get_many(transaction_ids.iter().map(|t| txn_key(t)).collect())
+            .await
     }
 
     /// The stored next offsets of `consumer` for `topic`, for partitions `0..partitions`.
@@ -223,18 +300,17 @@ impl OnlineStore {
         let keys: Vec<String> = (0..partitions)
             .map(|p| offset_key(consumer, topic, p))
             .collect();
-        if keys.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let values: Vec<Option<i64>> = if keys.len() == 1 {
-            vec![self.client.get(&keys[0]).await?]
-        } else {
-            self.client.mget(keys).await?
-        };
-        Ok((0..partitions)
+        let values = self.get_many(keys.clone()).await?;
+        (0..partitions)
             .zip(values)
-            .filter_map(|(p, v)| v.map(|o| (p, o)))
-            .collect())
+            .zip(keys)
+            .filter_map(|((p, v), key)| v.map(|o| (p, o, key)))
+            .map(|(p, o, key)| {
+                o.parse::<i64>()
+                    .map(|o| (p, o))
+                    .map_err(|_| StoreError::CorruptOffset { key, value: o })
+            })
+            .collect()
     }
 
     /// Atomically writes everything a batch changed (`MULTI`/`EXEC`).
@@ -247,19 +323,10 @@ impl OnlineStore {
         let tx = self.client.multi();
         let state_ttl = secs(ttls.state);
         for (user, state) in &commit.users {
-            let json = serde_json::to_string(state).map_err(|source| StoreError::Corrupt {
-                key: user_key(user),
-                source,
-            })?;
-            let () = tx
-                .set(
-                    user_key(user),
-                    json,
-                    Some(Expiration::EX(state_ttl)),
-                    None,
-                    false,
-                )
-                .await?;
+            set_json(&tx, user_key(user), state, state_ttl).await?;
+        }
+        for (user, history) in &commit.profiles {
+            set_json(&tx, profile_key(user), history, secs(ttls.profile)).await?;
         }
         for (merchant, delta) in &commit.merchant_deltas {
             let key = merchant_key(merchant);
@@ -274,17 +341,72 @@ impl OnlineStore {
                 let _: Value = tx.hdel(merchant_key(merchant), fields).await?;
             }
         }
-        for o in &commit.offsets {
-            let () = tx
-                .set(
-                    offset_key(consumer, &o.topic, o.partition),
-                    o.offset,
-                    None,
-                    None,
-                    false,
-                )
-                .await?;
+        set_offsets(&tx, consumer, &commit.offsets).await?;
+        let _: Value = tx.exec(true).await?;
+        Ok(())
+    }
+
+    /// Whether `consumer` has any stored offset for `topics` (a speed layer already ran).
+    pub async fn has_offsets(
+        &self,
+        consumer: &str,
+        topics: &[&str],
+        partitions: i32,
+    ) -> Result<bool, StoreError> {
+        for topic in topics {
+            if !self
+                .next_offsets(consumer, topic, partitions)
+                .await?
+                .is_empty()
+            {
+                return Ok(true);
+            }
         }
+        Ok(false)
+    }
+
+    /// Loads a whole rebuilt state, then the offsets the speed layer continues from.
+    ///
+    /// States go in pipelines of [`BOOTSTRAP_CHUNK`] keys (a 10⁶-user state does not fit one
+    /// `MULTI`); the offsets are written last, in one `MULTI`, so an interrupted bootstrap
+    /// leaves no offsets and is simply run again (every write here replaces, none adds).
+    /// The speed layer must not run meanwhile: merchant hashes are replaced, not incremented.
+    pub async fn bootstrap(
+        &self,
+        consumer: &str,
+        snapshot: &Snapshot<'_>,
+        ttls: Ttls,
+    ) -> Result<(), StoreError> {
+        let state_ttl = secs(ttls.state);
+        for chunk in snapshot.users.chunks(BOOTSTRAP_CHUNK) {
+            let p = self.client.pipeline();
+            for (user, state) in chunk {
+                set_json(&p, user_key(user), state, state_ttl).await?;
+            }
+            let _: Vec<Value> = p.all().await?;
+        }
+        for chunk in snapshot.profiles.chunks(BOOTSTRAP_CHUNK) {
+            let p = self.client.pipeline();
+            for (user, history) in chunk {
+                set_json(&p, profile_key(user), history, secs(ttls.profile)).await?;
+            }
+            let _: Vec<Value> = p.all().await?;
+        }
+        for chunk in snapshot.merchants.chunks(BOOTSTRAP_CHUNK) {
+            let p = self.client.pipeline();
+            for (merchant, state) in chunk {
+                let key = merchant_key(merchant);
+                let _: Value = p.del(&key).await?;
+                let fields: Vec<(String, i64)> = state.fields().collect();
+                if !fields.is_empty() {
+                    let _: Value = p.hset(&key, fields).await?;
+                    let _: Value = p.expire(&key, state_ttl, None).await?;
+                }
+            }
+            let _: Vec<Value> = p.all().await?;
+        }
+        let tx = self.client.multi();
+        set_offsets(&tx, consumer, &snapshot.offsets).await?;
         let _: Value = tx.exec(true).await?;
         Ok(())
     }
@@ -294,6 +416,7 @@ impl OnlineStore {
         let key = match kind {
             KeyKind::User => user_key(id),
             KeyKind::Merchant => merchant_key(id),
+            KeyKind::Profile => profile_key(id),
         };
         let v: Option<u64> = self.client.memory_usage(key, Some(0)).await?;
         Ok(v)
@@ -304,12 +427,9 @@ impl OnlineStore {
         if transaction_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = transaction_ids.iter().map(|t| seen_key(t)).collect();
-        let values: Vec<Option<String>> = if keys.len() == 1 {
-            vec![self.client.get(&keys[0]).await?]
-        } else {
-            self.client.mget(keys).await?
-        };
+        let values = self
+            .get_many(transaction_ids.iter().map(|t| seen_key(t)).collect())
+            .await?;
         Ok(values.into_iter().map(|v| v.is_some()).collect())
     }
 

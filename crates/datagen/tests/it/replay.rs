@@ -18,6 +18,7 @@ use crate::faulty;
 struct FakeIngest {
     seen: Mutex<HashSet<String>>,
     labels: Mutex<Vec<v1::Label>>,
+    profiles: Mutex<Vec<v1::UserProfile>>,
 }
 
 #[tonic::async_trait]
@@ -69,6 +70,62 @@ impl IngestService for FakeIngest {
             .extend(labels);
         Ok(Response::new(v1::SubmitLabelsResponse { accepted }))
     }
+
+    async fn submit_profiles(
+        &self,
+        request: Request<v1::SubmitProfilesRequest>,
+    ) -> Result<Response<v1::SubmitProfilesResponse>, Status> {
+        let profiles = request.into_inner().profiles;
+        for (i, p) in profiles.iter().enumerate() {
+            domain::convert::profile_from_proto(p)
+                .map_err(|e| Status::invalid_argument(format!("profiles[{i}]: {e}")))?;
+        }
+        let accepted = profiles.len() as u32;
+        self.profiles
+            .lock()
+            .map_err(|_| Status::internal("poisoned"))?
+            .extend(profiles);
+        Ok(Response::new(v1::SubmitProfilesResponse { accepted }))
+    }
+}
+
+#[tokio::test]
+async fn sends_only_the_profile_versions_already_valid() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let fake = serve(listener).await;
+    let mut config = faulty(5);
+    config.transactions = Some(200);
+    let ds = generate(&config).expect("generates");
+    assert!(ds.stats.profiles as usize > ds.profiles.len() / 2);
+    let mid = config.start_ms + (config.end_ms() - config.start_ms) / 2;
+    let due = ds
+        .profiles
+        .iter()
+        .filter(|p| p.valid_from_ms <= mid)
+        .count();
+    assert!(
+        due < ds.profiles.len(),
+        "some versions change inside the window"
+    );
+    let mut client = connect(&url, 5, Duration::from_secs(2))
+        .await
+        .expect("connects");
+    let wire = ds
+        .profiles
+        .iter()
+        .map(domain::convert::profile_to_proto)
+        .collect();
+    let summary = datagen::replay::send_profiles(&mut client, wire, mid)
+        .await
+        .expect("sends");
+    assert_eq!(summary.sent as usize, due);
+    assert_eq!(summary.accepted as usize, due);
+    assert_eq!(
+        (summary.sent + summary.not_yet_valid) as usize,
+        ds.profiles.len()
+    );
+    assert_eq!(fake.profiles.lock().expect("lock").len(), due);
 }
 
 async fn serve(listener: TcpListener) -> std::sync::Arc<FakeIngest> {
