@@ -424,3 +424,23 @@ fn amount_units_are_exact_for_every_exponent() {
     t.currency = Currency::parse("CLF").unwrap();
     assert_eq!(amount_units(&t), 12_345);
 }
+
+#[test]
+fn a_state_stored_as_json_and_read_back_gives_the_same_bits() {
+    // The speed layer keeps user states as JSON in Redis, read and written back every batch;
+    // the offline builder never serialises. Float sums must survive each round trip exactly
+    // (serde_json's `float_roundtrip`), or online and offline vectors drift in the last bits.
+    let mut memory = MemoryStates::default();
+    let mut stored = MemoryStates::default();
+    for k in 0..300 {
+        let minor = 1_000 + (k * 7_919) % 40_000;
+        let t = txn(&format!("r{k}"), "u", "m", T0 + k * 37 * MINUTE_MS, minor);
+        let a = values(on_transaction(&mut memory, &t));
+        let b = values(on_transaction(&mut stored, &t));
+        assert_eq!(bits(&a), bits(&b), "transaction {k}");
+        let json = serde_json::to_string(&stored.users["u"]).unwrap();
+        stored
+            .users
+            .insert("u".into(), serde_json::from_str(&json).unwrap());
+    }
+}

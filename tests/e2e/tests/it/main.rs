@@ -1,2 +1,3 @@
 //! One integration-test binary for the workspace-level end-to-end tests.
+mod parity;
 mod pipeline;
