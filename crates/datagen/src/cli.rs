@@ -67,6 +67,12 @@ pub struct GenArgs {
     /// Records failing validation, as a share of valid transactions (JSONL and replay only).
     #[arg(long, env = "VIGIL_DATAGEN_CORRUPT_RATE", default_value_t = 0.0)]
     pub corrupt_rate: f64,
+    /// History / live boundary (RFC 3339 or unix milliseconds): `generate` keeps what
+    /// happened before it (transactions by event time, labels by `reported_at`, profile
+    /// versions by `valid_from`), `replay` sends the transactions from it on. The same options
+    /// on both give one world and one stream, cut in two.
+    #[arg(long, env = "VIGIL_DATAGEN_SPLIT_AT")]
+    pub split_at: Option<String>,
 }
 
 impl GenArgs {
@@ -87,6 +93,14 @@ impl GenArgs {
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// `--split-at` in unix milliseconds, if given.
+    pub fn split_at_ms(&self, now_ms: i64) -> Result<Option<i64>, GenerateError> {
+        self.split_at
+            .as_deref()
+            .map(|v| parse_start(v, now_ms))
+            .transpose()
     }
 }
 

@@ -160,6 +160,17 @@ impl WireRecord<'_> {
 }
 
 impl Dataset {
+    /// What had happened before `t`: transactions dated before it, labels reported before
+    /// it, profile versions valid from before it (the history of a history/live split).
+    /// `stats` still describe the whole generated period.
+    pub fn before(mut self, t: i64) -> Dataset {
+        self.transactions.retain(|x| x.event_time_ms < t);
+        self.labels.retain(|l| l.reported_at_ms < t);
+        self.profiles.retain(|p| p.valid_from_ms < t);
+        self.corrupt.clear();
+        self
+    }
+
     /// Every record as a client would send it: valid ones (with duplicates) and corrupt ones
     /// interleaved.
     pub fn wire_stream(&self) -> impl Iterator<Item = WireRecord<'_>> + '_ {

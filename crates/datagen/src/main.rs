@@ -25,7 +25,10 @@ fn main() -> anyhow::Result<()> {
 
 fn generate(cmd: GenerateCmd) -> anyhow::Result<()> {
     let config = cmd.gen_args.to_config(now_ms())?;
-    let dataset = datagen::generate(&config)?;
+    let mut dataset = datagen::generate(&config)?;
+    if let Some(t) = cmd.gen_args.split_at_ms(now_ms())? {
+        dataset = dataset.before(t);
+    }
     let written = output::write_dataset(
         &dataset,
         &config,
@@ -57,10 +60,18 @@ fn load(cmd: &ReplayCmd) -> anyhow::Result<Loaded> {
         return Ok((transactions, labels, Vec::new()));
     }
     let dataset = datagen::generate(&cmd.gen_args.to_config(now_ms())?)?;
+    // With --split-at, the live part: records dated from the boundary on (a corrupt record
+    // without an event time goes with the live part).
+    let from = cmd.gen_args.split_at_ms(now_ms())?.unwrap_or(i64::MIN);
     let transactions = dataset
         .wire_stream()
-        .take(limit)
         .map(|r| r.to_proto())
+        .filter(|t| {
+            t.event_time
+                .as_ref()
+                .is_none_or(|ts| proto::time::to_unix_ms(ts) >= from)
+        })
+        .take(limit)
         .collect();
     let labels = dataset
         .labels

@@ -1,17 +1,21 @@
 //! The drift monitor: compares the live distribution of scores with the reference profile in
 //! the served model's manifest (population stability index over the manifest's bins).
 //!
-//! It consumes `vigil.scores.v1`, keeps a sliding window of the last N distinct scores of the
-//! model version currently behind the alias ([`window`]), serves the report by
-//! `DriftService.GetReport`, exports it as the `drift_score_psi` gauge, and publishes it on
-//! `vigil.drift.v1` at a fixed interval.
+//! It consumes `vigil.scores.v1` and `vigil.features.v1`, keeps sliding windows of the last N
+//! distinct scores of the model version currently behind the alias and of the last N vectors
+//! of its schema ([`window`]), serves the report (score PSI, and every profiled feature's PSI
+//! against the manifest's reference profiles) by `DriftService.GetReport`, exports the score
+//! PSI as the `drift_score_psi` gauge, and publishes the report on `vigil.drift.v1` at a
+//! fixed interval.
 
 pub mod window;
 
 use bus::{Consumer, Producer, topics};
 use model::reference::Histogram;
 use proto::v1::drift_service_server::{DriftService, DriftServiceServer};
-use proto::v1::{DriftReport, DriftStatus, GetReportRequest, ScoreEvent};
+use proto::v1::{
+    DriftReport, DriftStatus, FeatureDrift, FeatureVector, GetReportRequest, ScoreEvent,
+};
 use registry::Registry;
 use serde::Deserialize;
 use service_runtime::clock::now_ms;
@@ -22,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use window::{ScoreWindow, Thresholds};
+use window::{FeatureWindow, ScoreWindow, Thresholds};
 
 /// The drift monitor's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,14 +113,20 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
 }
 
-type Shared = Arc<Mutex<Option<ScoreWindow>>>;
+/// The windows of the model version behind the alias.
+struct Windows {
+    scores: ScoreWindow,
+    features: FeatureWindow,
+}
+
+type Shared = Arc<Mutex<Option<Windows>>>;
 
 struct Api {
     window: Shared,
     thresholds: Thresholds,
 }
 
-fn to_proto(report: &window::Report) -> DriftReport {
+fn to_proto(report: &window::Report, features: &[window::FeatureDrift], n: usize) -> DriftReport {
     let hist = |h: &Histogram| h.proportions();
     DriftReport {
         model_version: report.model_version.clone(),
@@ -132,11 +142,26 @@ fn to_proto(report: &window::Report) -> DriftReport {
         generated_at: Some(proto::time::from_unix_ms(now_ms())),
         live_histogram: hist(&report.live),
         reference_histogram: hist(&report.reference),
+        features: features
+            .iter()
+            .filter_map(|f| {
+                Some(FeatureDrift {
+                    name: f.name.clone(),
+                    psi: f.psi?,
+                })
+            })
+            .collect(),
+        feature_live_count: n as u64,
     }
 }
 
-fn current_report(window: &Shared, t: &Thresholds) -> Option<window::Report> {
-    window.lock().ok()?.as_ref().map(|w| w.report(t))
+/// The score report, and the wire report with the feature drift.
+fn current_report(window: &Shared, t: &Thresholds) -> Option<(window::Report, DriftReport)> {
+    let guard = window.lock().ok()?;
+    let w = guard.as_ref()?;
+    let report = w.scores.report(t);
+    let wire = to_proto(&report, &w.features.report(), w.features.len());
+    Some((report, wire))
 }
 
 #[tonic::async_trait]
@@ -146,7 +171,7 @@ impl DriftService for Api {
         _: Request<GetReportRequest>,
     ) -> Result<Response<DriftReport>, Status> {
         current_report(&self.window, &self.thresholds)
-            .map(|r| Response::new(to_proto(&r)))
+            .map(|(_, wire)| Response::new(wire))
             .ok_or_else(|| {
                 Status::unavailable("no model behind the alias yet: nothing to compare with")
             })
@@ -164,17 +189,31 @@ async fn follow_alias(
         let current = window
             .lock()
             .ok()
-            .and_then(|w| w.as_ref().map(|w| w.model_version().to_owned()));
+            .and_then(|w| w.as_ref().map(|w| w.scores.model_version().to_owned()));
         match registry.resolve(&settings.model_alias) {
             Ok(Some(target)) if Some(&target.version) != current.as_ref() => {
                 let reg = registry.clone();
                 let t = target.clone();
                 match tokio::task::spawn_blocking(move || reg.load(&t)).await {
                     Ok(Ok(model)) => {
-                        let reference = model.manifest().reference_scores.clone();
+                        let m = model.manifest();
+                        let features = FeatureWindow::new(
+                            m.schema_hash.clone(),
+                            &m.feature_names,
+                            &m.reference_features,
+                            settings.window,
+                        );
+                        let reference = m.reference_scores.clone();
                         tracing::info!(version = %target.version, "drift reference loaded");
                         if let Ok(mut w) = window.lock() {
-                            *w = Some(ScoreWindow::new(target.version, reference, settings.window));
+                            *w = Some(Windows {
+                                scores: ScoreWindow::new(
+                                    target.version,
+                                    reference,
+                                    settings.window,
+                                ),
+                                features,
+                            });
                         }
                     }
                     Ok(Err(error)) => tracing::error!(%error, "cannot load the reference model"),
@@ -210,12 +249,21 @@ async fn consume(consumer: Consumer, window: Shared, stop: CancellationToken) {
 
 fn apply_scores(window: &Shared, batch: &[bus::Delivery]) {
     let Ok(mut guard) = window.lock() else { return };
+    let Some(w) = guard.as_mut() else { return };
     for d in batch {
+        if d.topic == topics::FEATURES {
+            match d.decode::<FeatureVector>("feature vector") {
+                Ok(v) => {
+                    w.features.add(&v.schema_hash, &v.transaction_id, v.values);
+                }
+                Err(error) => tracing::warn!(%error, "undecodable feature vector skipped"),
+            }
+            continue;
+        }
         match d.decode::<ScoreEvent>("score event") {
             Ok(e) if !e.shadow => {
-                if let Some(w) = guard.as_mut() {
-                    w.add(&e.model_version, &e.transaction_id, e.probability);
-                }
+                w.scores
+                    .add(&e.model_version, &e.transaction_id, e.probability);
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "undecodable score event skipped"),
@@ -237,12 +285,11 @@ async fn publish(
             () = tokio::time::sleep(every) => {}
             () = stop.cancelled() => break,
         }
-        let Some(report) = current_report(&window, &t) else {
+        let Some((report, msg)) = current_report(&window, &t) else {
             continue;
         };
         gauge.set(report.psi.unwrap_or(0.0));
         count.set(report.live.total() as i64);
-        let msg = to_proto(&report);
         if let Err(error) = producer.send(topics::DRIFT, &msg.model_version, &msg).await {
             tracing::warn!(%error, "cannot publish drift report");
         }
@@ -254,7 +301,11 @@ async fn publish(
 
 /// Runs the service until shutdown.
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
-    bus::admin::ensure_topics(&cfg.kafka, &[topics::SCORES, topics::DRIFT]).await?;
+    bus::admin::ensure_topics(
+        &cfg.kafka,
+        &[topics::SCORES, topics::FEATURES, topics::DRIFT],
+    )
+    .await?;
     let d = cfg.drift.clone();
     let thresholds = Thresholds {
         warn: d.psi_warn,
@@ -277,7 +328,11 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         window.clone(),
         stop.clone(),
     ));
-    let consumer = Consumer::new(&cfg.kafka, &d.consumer_group, &[topics::SCORES])?;
+    let consumer = Consumer::new(
+        &cfg.kafka,
+        &d.consumer_group,
+        &[topics::SCORES, topics::FEATURES],
+    )?;
     ctx.shutdown
         .tasks
         .spawn(consume(consumer, window.clone(), stop.clone()));

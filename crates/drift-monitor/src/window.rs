@@ -1,5 +1,7 @@
-//! The live window of scores and the drift report over it. Pure: no I/O, no clock.
+//! The live windows (scores, feature vectors) and the drift report over them. Pure: no I/O,
+//! no clock.
 
+use model::profile::NamedProfile;
 use model::reference::{Histogram, psi};
 use std::collections::{HashSet, VecDeque};
 
@@ -31,14 +33,54 @@ pub struct Report {
     pub status: Status,
 }
 
+/// The last `capacity` values with distinct transaction ids, oldest first.
+#[derive(Debug)]
+struct Distinct<T> {
+    capacity: usize,
+    items: VecDeque<(String, T)>,
+    ids: HashSet<String>,
+}
+
+impl<T> Distinct<T> {
+    fn new(capacity: usize) -> Self {
+        Distinct {
+            capacity: capacity.max(1),
+            items: VecDeque::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Adds a value unless its id is already in (a redelivered event); evicts the oldest
+    /// when full. Returns whether it was added.
+    fn insert(&mut self, id: &str, value: T) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.items.len() == self.capacity
+            && let Some((old, _)) = self.items.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        self.ids.insert(id.to_owned());
+        self.items.push_back((id.to_owned(), value));
+        true
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().map(|(_, v)| v)
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
 /// The last `capacity` distinct scores of one model version.
 #[derive(Debug)]
 pub struct ScoreWindow {
     model_version: String,
     reference: Histogram,
-    capacity: usize,
-    scores: VecDeque<(String, f64)>,
-    ids: HashSet<String>,
+    scores: Distinct<f64>,
 }
 
 impl ScoreWindow {
@@ -46,9 +88,7 @@ impl ScoreWindow {
         ScoreWindow {
             model_version,
             reference,
-            capacity: capacity.max(1),
-            scores: VecDeque::new(),
-            ids: HashSet::new(),
+            scores: Distinct::new(capacity),
         }
     }
 
@@ -59,18 +99,7 @@ impl ScoreWindow {
     /// Adds a score; ignores other model versions and transaction ids already in the window
     /// (redelivered score events). Returns whether it was added.
     pub fn add(&mut self, model_version: &str, transaction_id: &str, probability: f64) -> bool {
-        if model_version != self.model_version || self.ids.contains(transaction_id) {
-            return false;
-        }
-        if self.scores.len() == self.capacity
-            && let Some((old, _)) = self.scores.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        self.ids.insert(transaction_id.to_owned());
-        self.scores
-            .push_back((transaction_id.to_owned(), probability));
-        true
+        model_version == self.model_version && self.scores.insert(transaction_id, probability)
     }
 
     pub fn len(&self) -> usize {
@@ -78,12 +107,12 @@ impl ScoreWindow {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
+        self.scores.len() == 0
     }
 
     pub fn report(&self, t: &Thresholds) -> Report {
         let mut live = self.reference.empty_like();
-        for (_, p) in &self.scores {
+        for p in self.scores.values() {
             live.add(*p);
         }
         let psi = psi(&self.reference, &live);
@@ -104,9 +133,109 @@ impl ScoreWindow {
     }
 }
 
+/// One feature's drift: PSI of the live values against the manifest's reference profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureDrift {
+    pub name: String,
+    /// `None` when it cannot be computed (a categorical profile, no live values).
+    pub psi: Option<f64>,
+}
+
+/// The last `capacity` distinct feature vectors of the schema a model was trained on.
+///
+/// A first, per-feature PSI view (the reference profiles of every manifest); the statistics
+/// and verdicts of the closed-loop issue replace it.
+#[derive(Debug)]
+pub struct FeatureWindow {
+    schema_hash: String,
+    /// `(vector index, reference)` of every profiled feature of the model.
+    references: Vec<(usize, NamedProfile)>,
+    vectors: Distinct<Vec<f64>>,
+}
+
+impl FeatureWindow {
+    /// A window for a model with these `feature_names` (vector order) and reference profiles.
+    pub fn new(
+        schema_hash: String,
+        feature_names: &[String],
+        reference: &[NamedProfile],
+        capacity: usize,
+    ) -> FeatureWindow {
+        let references = reference
+            .iter()
+            .filter_map(|p| {
+                let i = feature_names.iter().position(|n| *n == p.name)?;
+                Some((i, p.clone()))
+            })
+            .collect();
+        FeatureWindow {
+            schema_hash,
+            references,
+            vectors: Distinct::new(capacity),
+        }
+    }
+
+    /// Adds a vector; ignores other schemas and ids already in the window. Returns whether it
+    /// was added.
+    pub fn add(&mut self, schema_hash: &str, transaction_id: &str, values: Vec<f64>) -> bool {
+        schema_hash == self.schema_hash && self.vectors.insert(transaction_id, values)
+    }
+
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vectors.len() == 0
+    }
+
+    /// Every profiled feature's PSI over the window, in the model's feature order.
+    pub fn report(&self) -> Vec<FeatureDrift> {
+        self.references
+            .iter()
+            .map(|(i, p)| {
+                let live: Vec<f64> = self
+                    .vectors
+                    .values()
+                    .filter_map(|v| v.get(*i).copied())
+                    .collect();
+                FeatureDrift {
+                    name: p.name.clone(),
+                    psi: p.profile.psi(&live),
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::profile::FeatureProfile;
+
+    #[test]
+    fn feature_psi_is_small_for_the_reference_distribution_and_large_after_a_shift() {
+        let values: Vec<f64> = (0..1000).map(|i| f64::from(i) / 10.0).collect();
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let reference = vec![NamedProfile {
+            name: "b".into(),
+            profile: FeatureProfile::numeric(&values, 10),
+        }];
+        let mut w = FeatureWindow::new("h".into(), &names, &reference, 1000);
+        for (k, v) in values.iter().enumerate() {
+            assert!(w.add("h", &format!("t{k}"), vec![f64::NAN, *v]));
+        }
+        assert!(!w.add("other", "x", vec![0.0, 0.0]), "other schema");
+        assert!(!w.add("h", "t1", vec![0.0, 0.0]), "duplicate id");
+        let r = w.report();
+        assert_eq!(r.len(), 1, "only profiled features");
+        assert!(r[0].psi.unwrap() < 0.01, "{r:?}");
+        for k in 0..1000 {
+            w.add("h", &format!("s{k}"), vec![0.0, 1_000.0]);
+        }
+        assert_eq!(w.len(), 1000);
+        assert!(w.report()[0].psi.unwrap() > 1.0);
+    }
 
     fn reference() -> Histogram {
         let values: Vec<f64> = (0..1000).map(|i| i as f64 / 1000.0).collect();

@@ -97,11 +97,10 @@ pub async fn materialize(
         cutoff_ms: now.saturating_add(s.max_future_skew_ms),
         assume_legit_after_ms: 0,
     };
-    let (mut states, summary) = feature_builder::states_as_of(&reader, as_of).await?;
-    for m in states.merchants.values_mut() {
-        let stale = m.stale(now);
-        m.remove(&stale);
-    }
+    // Merchant tiles are not pruned here: what is stale depends on the event times still to
+    // come (a replayed or late stream reads tiles older than the wall clock's windows); the
+    // speed layer prunes each merchant by its own latest event on its next update.
+    let (states, summary) = feature_builder::states_as_of(&reader, as_of).await?;
     let idle_before = now - LONGEST_WINDOW_MS;
     let users: Vec<(&str, &features::UserState)> = states
         .users

@@ -303,3 +303,33 @@ fn legit_traffic_sleeps_at_night() {
         .count();
     assert!(night * 5 < noon, "night {night}, noon {noon}");
 }
+
+#[test]
+fn a_split_keeps_exactly_what_happened_before_it() {
+    let config = faulty(11);
+    let whole = generate(&config).expect("generates");
+    let t = config.start_ms + (config.end_ms() - config.start_ms) / 2;
+    let history = whole.clone().before(t);
+    assert!(history.transactions.iter().all(|x| x.event_time_ms < t));
+    assert!(history.labels.iter().all(|l| l.reported_at_ms < t));
+    assert!(history.profiles.iter().all(|p| p.valid_from_ms < t));
+    let live = whole
+        .transactions
+        .iter()
+        .filter(|x| x.event_time_ms >= t)
+        .count();
+    assert!(live > 0 && !history.transactions.is_empty());
+    assert_eq!(history.transactions.len() + live, whole.transactions.len());
+    // Every user has a profile valid before any split inside the window.
+    let users: HashSet<&str> = whole
+        .transactions
+        .iter()
+        .map(|x| x.user_id.as_str())
+        .collect();
+    let profiled: HashSet<&str> = history
+        .profiles
+        .iter()
+        .map(|p| p.user_id.as_str())
+        .collect();
+    assert!(users.is_subset(&profiled));
+}

@@ -22,11 +22,22 @@ struct Args {
     /// Overwrite the state of a speed group that already ran (stop it first).
     #[arg(long)]
     force: bool,
+    /// The lake to rebuild from (default: the config's `lake.path`).
+    #[arg(long)]
+    lake: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    // The `server` section is required by the service's config but unused here.
+    for key in ["VIGIL_SERVER__GRPC_ADDR", "VIGIL_SERVER__ADMIN_ADDR"] {
+        env.entry(key.into())
+            .or_insert_with(|| "127.0.0.1:0".into());
+    }
+    if let Some(lake) = &args.lake {
+        env.insert("VIGIL_LAKE__PATH".into(), lake.display().to_string());
+    }
     let cfg: feature_service::Config =
         match service_runtime::config::load(args.config.as_deref(), &env) {
             Ok(c) => c,

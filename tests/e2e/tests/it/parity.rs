@@ -11,7 +11,8 @@
 //! tile reached the speed layer before any transaction that reads it — which is what "the
 //! consumer keeps up" means. Late events go to a merchant of their own: a transaction arriving
 //! after others have read its (closed) tile is the one case where the speed layer cannot agree
-//! with hindsight; it is documented in ARCHITECTURE.md, and measured, not hidden here.
+//! with hindsight; it is documented in ARCHITECTURE.md (how often it happens on a free-running
+//! stream is not measured yet).
 //!
 //! State isolation: this test's ingest and feature-service use their own Redis database, so
 //! the other end-to-end test's services (which read the same topics) never touch its state.

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Speed-layer and serving benchmarks on the real stack (release builds, outside the test
+# command), on a stack of their own (run/bench-stack, Redis 27379, tansu 27092):
+#   1. 30 days of history for VIGIL_BENCH_USERS users (default 2000) go through ingest
+#      (SubmitProfiles, SubmitBatch, SubmitLabels) while the feature-service is down;
+#   2. the feature-service starts with a fresh speed group and catches up: speed-layer
+#      throughput = transactions applied / time from the first applied to the last;
+#   3. Redis bytes per key (MEMORY USAGE) of every user state (30-day windows), profile
+#      history and merchant hash;
+#   4. GetFeatureVector at a fixed open-loop rate (VIGIL_BENCH_RPS, default 1000 req/s, 4
+#      connections) with h2load (Debian nghttp2-client): p50 / p99 / max from its per-request
+#      log.
+# Results go to $VIGIL_BENCH_OUT (default run/bench-serving-<date>).
+source "$(dirname "$0")/lib.sh"
+cd "$VIGIL_ROOT"
+
+USERS="${VIGIL_BENCH_USERS:-2000}"
+RPS="${VIGIL_BENCH_RPS:-1000}"
+SECONDS_AT_RATE="${VIGIL_BENCH_SECONDS:-20}"
+OUT="${VIGIL_BENCH_OUT:-$VIGIL_RUN_DIR/bench-serving-$(date -u +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+
+"$VIGIL_ROOT/scripts/setup.sh"
+if ! command -v h2load >/dev/null; then
+  log "installing h2load (nghttp2-client)"
+  as_root apt-get install -y -q nghttp2-client >/dev/null
+fi
+log "building release binaries (cached in $CARGO_TARGET_DIR)"
+cargo build --release --quiet --bin vigil-ingest --bin vigil-feature-service --bin vigil-datagen
+BIN="$CARGO_TARGET_DIR/release"
+
+export VIGIL_RUN_DIR="$VIGIL_ROOT/run/bench-stack" VIGIL_REDIS_PORT=27379 VIGIL_KAFKA_PORT=27092
+"$VIGIL_ROOT/scripts/dev-down.sh" --clean >/dev/null 2>&1 || true
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  "$VIGIL_ROOT/scripts/dev-down.sh" --clean >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$VIGIL_ROOT/scripts/dev-up.sh"
+set -a
+# shellcheck disable=SC1091
+source "$VIGIL_RUN_DIR/stack.env"
+set +a
+LAKE="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-lake.XXXXXX")"
+
+start() { # name grpc admin [env...]
+  local name=$1 grpc=$2 admin=$3
+  shift 3
+  env VIGIL_SERVER__GRPC_ADDR="127.0.0.1:$grpc" VIGIL_SERVER__ADMIN_ADDR="127.0.0.1:$admin" \
+    VIGIL_LAKE__PATH="$LAKE" VIGIL_TELEMETRY__LOG_FORMAT=json "$@" \
+    "$BIN/vigil-$name" >>"$OUT/$name.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 300); do
+    curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "$name not ready (see $OUT/$name.log)"
+}
+metric() { # admin-port name -> sum over labels
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d\n", s }'
+}
+
+NOW_MS="$(($(date +%s) * 1000))"
+start ingest 51051 9201
+log "1/4 30 days of history for $USERS users through ingest (feature-service down)"
+"$BIN/vigil-datagen" replay --ingest http://127.0.0.1:51051 --seed 7 --users "$USERS" \
+  --start "$((NOW_MS - 30 * 86400000))" --days 30 --rate 200000 --batch 1000 >"$OUT/replay.txt" 2>&1 \
+  || { cat "$OUT/replay.txt"; die "replay failed"; }
+ACCEPTED="$(curl -s http://127.0.0.1:9201/metrics | awk '/^vigil_ingest_transactions_total\{outcome="accepted"\}/ { print int($2) }')"
+log "    $ACCEPTED transactions accepted"
+
+log "2/4 feature-service catching up (fresh speed group)"
+start feature-service 51052 9202 VIGIL_FEATURE_SERVICE__SPEED_GROUP="bench-$NOW_MS" \
+  VIGIL_FEATURE_SERVICE__LAKE_GROUP="bench-lake-$NOW_MS"
+FIRST="" LAST=""
+for _ in $(seq 6000); do
+  n="$(metric 9202 vigil_features_transactions_applied_total)"
+  now="$(date +%s%N)"
+  [ -z "$FIRST" ] && [ "$n" -gt 0 ] && FIRST="$now" FIRST_N="$n"
+  if [ "$n" -ge "$ACCEPTED" ]; then LAST="$now"; break; fi
+  sleep 0.05
+done
+[ -n "$LAST" ] || die "speed layer did not catch up ($n of $ACCEPTED)"
+RATE="$(python3 -c "print(round(($ACCEPTED - $FIRST_N) / (($LAST - $FIRST) / 1e9)))")"
+log "    $RATE transactions/s"
+
+log "3/4 Redis bytes per key"
+redis_cli() { redis-cli -p "$VIGIL_REDIS_PORT" "$@"; }
+sizes() { # pattern -> "n mean p50 p99 max"
+  redis_cli --scan --pattern "$1" | while read -r k; do redis_cli MEMORY USAGE "$k" SAMPLES 0; done |
+    python3 -c 'import sys, statistics as s
+v = sorted(int(x) for x in sys.stdin if x.strip())
+print(len(v), round(s.mean(v)), v[len(v)//2], v[int(len(v)*0.99)], v[-1]) if v else print("0 - - - -")'
+}
+USER_BYTES="$(sizes 'vigil:v3:user:*')"
+PROFILE_BYTES="$(sizes 'vigil:v3:profile:*')"
+MERCHANT_BYTES="$(sizes 'vigil:v3:merchant:*')"
+
+log "4/4 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
+python3 - "$OUT/request.bin" <<'PY'
+import struct, sys, time
+def varint(n):
+    out = bytearray()
+    n &= (1 << 64) - 1
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+def field(num, wire, payload):
+    return varint(num << 3 | wire) + payload
+def s(num, text):
+    b = text.encode()
+    return field(num, 2, varint(len(b)) + b)
+def msg(num, body):
+    return field(num, 2, varint(len(body)) + body)
+def i(num, n):
+    return field(num, 0, varint(n))
+def d(num, x):
+    return field(num, 1, struct.pack("<d", x))
+now = int(time.time())
+txn = (s(1, "bench-probe") + s(2, "u-000042") + s(3, "a-000042")
+       + msg(4, i(1, 12_345) + s(2, "EUR")) + s(5, "m-000007") + s(6, "5411")
+       + i(7, 1) + s(8, "d-000042-0") + s(9, "FR")
+       + msg(10, d(1, 48.85) + d(2, 2.35)) + msg(11, i(1, now)))
+body = msg(1, txn)
+open(sys.argv[1], "wb").write(b"\0" + struct.pack(">I", len(body)) + body)
+PY
+URL="http://127.0.0.1:51052/vigil.v1.FeatureService/GetFeatureVector"
+STATUS="$(curl -s --http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' \
+  --data-binary @"$OUT/request.bin" -o /dev/null -D - "$URL" | tr -d '\r' | awk -F': ' '$1 == "grpc-status" { print $2 }')"
+[ "$STATUS" = 0 ] || die "GetFeatureVector probe answered grpc-status ${STATUS:-none}"
+CONNS=4
+h2load -n "$((RPS * SECONDS_AT_RATE))" -c "$CONNS" -m 1 --rps "$((RPS / CONNS))" \
+  -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/request.bin" \
+  --log-file "$OUT/h2load.tsv" "$URL" >"$OUT/h2load.txt" 2>&1 || { cat "$OUT/h2load.txt"; die "h2load failed"; }
+LAT="$(python3 -c 'import sys
+v = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.strip())
+q = lambda p: v[min(len(v) - 1, int(len(v) * p))] / 1000
+print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {v[-1] / 1000:.2f}")' "$OUT/h2load.tsv")"
+
+{
+  echo "# Speed layer and GetFeatureVector"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit $(git rev-parse --short HEAD)"
+  echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; Redis $(redis-server --version | awk '{print $3}'), tansu 0.6.0 (sqlite)"
+  echo "- workload: datagen seed 7, $USERS users, 30 days, $ACCEPTED transactions through ingest"
+  echo
+  echo "| measure | value |"
+  echo "|---|---|"
+  echo "| speed-layer catch-up, one instance | $RATE transactions/s |"
+  read -r n mean p50 p99 max <<<"$USER_BYTES"
+  echo "| Redis bytes per user state (n, mean, p50, p99, max) | $n, $mean, $p50, $p99, $max |"
+  read -r n mean p50 p99 max <<<"$PROFILE_BYTES"
+  echo "| Redis bytes per profile history | $n, $mean, $p50, $p99, $max |"
+  read -r n mean p50 p99 max <<<"$MERCHANT_BYTES"
+  echo "| Redis bytes per merchant hash | $n, $mean, $p50, $p99, $max |"
+  read -r n p50 p99 max <<<"$LAT"
+  echo "| GetFeatureVector at $RPS req/s open loop, $CONNS connections ($n requests): p50 / p99 / max | $p50 / $p99 / $max ms |"
+} | tee "$OUT/results.md"
