@@ -69,12 +69,13 @@ log "1/4 30 days of history for $USERS users through ingest (feature-service dow
   --start "$((NOW_MS - 30 * 86400000))" --days 30 --rate 200000 --batch 1000 >"$OUT/replay.txt" 2>&1 \
   || { cat "$OUT/replay.txt"; die "replay failed"; }
 ACCEPTED="$(curl -s http://127.0.0.1:9201/metrics | awk '/^vigil_ingest_transactions_total\{outcome="accepted"\}/ { print int($2) }')"
+[ "${ACCEPTED:-0}" -gt 0 ] || die "ingest accepted no transactions (see $OUT/replay.txt)"
 log "    $ACCEPTED transactions accepted"
 
 log "2/4 feature-service catching up (fresh speed group)"
 start feature-service 51052 9202 VIGIL_FEATURE_SERVICE__SPEED_GROUP="bench-$NOW_MS" \
   VIGIL_FEATURE_SERVICE__LAKE_GROUP="bench-lake-$NOW_MS"
-FIRST="" LAST=""
+FIRST="" LAST="" FIRST_N=0 n=0
 for _ in $(seq 6000); do
   n="$(metric 9202 vigil_features_transactions_applied_total)"
   now="$(date +%s%N)"

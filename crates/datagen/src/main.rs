@@ -112,14 +112,40 @@ async fn replay(
             p.sent, p.accepted, p.not_yet_valid
         );
     }
+    let split = cmd.gen_args.split_at_ms(now_ms())?;
+    // With --split-at, labels of history transactions reported after the split arrive during
+    // the live part too (the history lake holds only those reported before it).
+    let (live_labels, history_labels): (Vec<_>, Vec<_>) = labels.into_iter().partition(|l| {
+        split.is_none_or(|t| {
+            l.event_time
+                .as_ref()
+                .is_none_or(|ts| proto::time::to_unix_ms(ts) >= t)
+        })
+    });
     let summary = replay::replay(
         &mut client,
         transactions,
-        labels,
+        live_labels,
         &cmd.replay_config(),
         shutdown,
     )
     .await?;
     println!("{summary}");
+    if let (Some(t), false) = (split, summary.interrupted) {
+        let horizon = summary.last_event_time_ms.unwrap_or(t);
+        let due: Vec<v1::Label> = history_labels
+            .into_iter()
+            .filter(|l| {
+                l.reported_at.as_ref().is_some_and(|ts| {
+                    let r = proto::time::to_unix_ms(ts);
+                    r >= t && (cmd.all_labels || r <= horizon)
+                })
+            })
+            .collect();
+        let (sent, accepted) = replay::send_labels(&mut client, &due).await?;
+        println!(
+            "labels of history transactions reported since the split: sent {sent}, accepted {accepted}"
+        );
+    }
     Ok(())
 }

@@ -273,17 +273,29 @@ pub async fn replay(
                     .is_some_and(|ts| proto::time::to_unix_ms(ts) <= horizon)
         })
         .collect();
-    for chunk in due.chunks(LABEL_BATCH) {
+    let (sent, accepted) = send_labels(client, &due).await?;
+    summary.labels_sent += sent;
+    summary.labels_accepted += accepted;
+    Ok(summary)
+}
+
+/// Sends labels through `SubmitLabels` in chunks; returns (sent, accepted).
+pub async fn send_labels(
+    client: &mut IngestServiceClient<Channel>,
+    labels: &[v1::Label],
+) -> Result<(u64, u64), ReplayError> {
+    let (mut sent, mut accepted) = (0, 0);
+    for chunk in labels.chunks(LABEL_BATCH) {
         let response = client
             .submit_labels(v1::SubmitLabelsRequest {
                 labels: chunk.to_vec(),
             })
             .await
             .map_err(rpc_error("SubmitLabels"))?;
-        summary.labels_sent += chunk.len() as u64;
-        summary.labels_accepted += u64::from(response.into_inner().accepted);
+        sent += chunk.len() as u64;
+        accepted += u64::from(response.into_inner().accepted);
     }
-    Ok(summary)
+    Ok((sent, accepted))
 }
 
 /// Profile versions per `SubmitProfiles` call.
@@ -298,8 +310,9 @@ pub struct ProfileSummary {
     pub not_yet_valid: u64,
 }
 
-/// Sends the profile versions already valid at `now_ms` through `SubmitProfiles`, before
-/// any transaction, so that every replayed transaction finds its user's profile.
+/// Sends the profile versions already valid at `now_ms` through `SubmitProfiles`. Called
+/// before the transactions; the speed layer reads the three topics in no guaranteed order,
+/// so the first transactions of a replay may still be processed before their profile.
 pub async fn send_profiles(
     client: &mut IngestServiceClient<Channel>,
     profiles: Vec<v1::UserProfile>,

@@ -16,7 +16,11 @@
 //!
 //! The speed layer must not run during a bootstrap (merchant hashes are replaced, not
 //! incremented): the command refuses when the speed group already has offsets, unless
-//! forced.
+//! forced (then its offsets are cleared first; states of entities not in the lake are left
+//! as they are — bootstrap into an empty store for a clean state). Use a speed group that
+//! has no Kafka-committed position: the speed layer resumes from the group's Kafka offsets
+//! and skips what is below the stored ones, so a fresh group reads from the earliest record
+//! and applies exactly what the bootstrap does not hold.
 
 use crate::Config;
 use crate::speed::INPUT_TOPICS;
@@ -82,13 +86,23 @@ pub async fn materialize(
     let started = std::time::Instant::now();
     let s = &cfg.feature_service;
     let partitions = cfg.kafka.partitions;
-    let store = OnlineStore::connect(&cfg.redis).await?;
-    if !force
-        && store
-            .has_offsets(&s.speed_group, &INPUT_TOPICS, partitions)
-            .await?
+    // A batch job, not a latency path: pipelines of whole states get a generous timeout.
+    let redis = online_store::RedisConfig {
+        timeout_ms: cfg.redis.timeout_ms.max(30_000),
+        ..cfg.redis.clone()
+    };
+    let store = OnlineStore::connect(&redis).await?;
+    if store
+        .has_offsets(&s.speed_group, &INPUT_TOPICS, partitions)
+        .await?
     {
-        return Err(MaterializeError::AlreadyStarted(s.speed_group.clone()));
+        if !force {
+            return Err(MaterializeError::AlreadyStarted(s.speed_group.clone()));
+        }
+        // Offsets of partitions without lake rows must not survive a forced bootstrap.
+        store
+            .clear_offsets(&s.speed_group, &INPUT_TOPICS, partitions)
+            .await?;
     }
     let reader = LakeReader::open(cfg.lake.path.clone()).await?;
     // Everything the lake holds: no record in it is later than now + the allowed skew.

@@ -376,6 +376,7 @@ impl SpeedLayer {
                 .filter(|(u, _)| changed_profiles.contains(u.as_str()))
                 .map(|(u, h)| (u.as_str(), h))
                 .collect(),
+            active_users: changed_users.iter().copied().collect(),
             offsets,
         };
         self.store.commit(&self.group, &commit, self.ttls).await?;

@@ -8,7 +8,8 @@
 //!   speed-layer instances may update one merchant) and `HDEL` of tiles no window reads any
 //!   more; expires like user states;
 //! * `vigil:v3:profile:{user_id}` — the user's [`features::ProfileHistory`] (JSON), expiring
-//!   `profile` TTL (default 400 days) after its last write: a profile outlives idle windows;
+//!   `profile` TTL (default 400 days) after its last change or its user's last transaction,
+//!   whichever is later: a profile outlives idle windows;
 //! * `vigil:v3:txn:{transaction_id}` — the transaction's merchant, written by ingest when it
 //!   accepts the transaction, so a label submitted later without a merchant can be counted
 //!   for it; expires after the label horizon;
@@ -109,6 +110,9 @@ pub struct Commit<'a> {
     pub merchant_stale: Vec<(&'a str, Vec<CounterKey>)>,
     /// Profile histories that changed (whole value, `SET`).
     pub profiles: Vec<(&'a str, &'a ProfileHistory)>,
+    /// Users active in the batch: their profile keys' TTL restarts (`EXPIRE`), so a profile
+    /// lives `profile` TTL after the user's last transaction, not after its last change.
+    pub active_users: Vec<&'a str>,
     pub offsets: Vec<NextOffset>,
 }
 
@@ -153,7 +157,7 @@ pub struct NextOffset {
 }
 
 /// Keys per pipeline in [`OnlineStore::bootstrap`].
-pub const BOOTSTRAP_CHUNK: usize = 1_000;
+pub const BOOTSTRAP_CHUNK: usize = 250;
 
 async fn set_json<C: KeysInterface + Sync, T: serde::Serialize>(
     c: &C,
@@ -328,6 +332,11 @@ impl OnlineStore {
         for (user, history) in &commit.profiles {
             set_json(&tx, profile_key(user), history, secs(ttls.profile)).await?;
         }
+        for user in &commit.active_users {
+            let _: Value = tx
+                .expire(profile_key(user), secs(ttls.profile), None)
+                .await?;
+        }
         for (merchant, delta) in &commit.merchant_deltas {
             let key = merchant_key(merchant);
             for (counter, by) in &delta.0 {
@@ -343,6 +352,23 @@ impl OnlineStore {
         }
         set_offsets(&tx, consumer, &commit.offsets).await?;
         let _: Value = tx.exec(true).await?;
+        Ok(())
+    }
+
+    /// Deletes `consumer`'s stored offsets for `topics` (before a forced bootstrap).
+    pub async fn clear_offsets(
+        &self,
+        consumer: &str,
+        topics: &[&str],
+        partitions: i32,
+    ) -> Result<(), StoreError> {
+        let keys: Vec<String> = topics
+            .iter()
+            .flat_map(|t| (0..partitions).map(move |p| offset_key(consumer, t, p)))
+            .collect();
+        if !keys.is_empty() {
+            let _: Value = self.client.del(keys).await?;
+        }
         Ok(())
     }
 
