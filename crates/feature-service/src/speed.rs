@@ -251,22 +251,22 @@ impl SpeedLayer {
         merchants.dedup();
         let merchant_refs: Vec<&str> = merchants.iter().map(String::as_str).collect();
         // The batch's working set: the engine's own in-memory `States`.
+        // The three reads go out together (one connection, pipelined), not one after another.
+        let (user_states, profile_states, merchant_states) = tokio::try_join!(
+            self.store.get_users(&users),
+            self.store.get_profiles(&profiled),
+            self.store.get_merchants(&merchant_refs)
+        )?;
         let mut work = MemoryStates::default();
-        for (u, s) in users.iter().zip(self.store.get_users(&users).await?) {
+        for (u, s) in users.iter().zip(user_states) {
             work.users.insert((*u).to_owned(), s.unwrap_or_default());
         }
-        for (u, h) in profiled
-            .iter()
-            .zip(self.store.get_profiles(&profiled).await?)
-        {
+        for (u, h) in profiled.iter().zip(profile_states) {
             if !h.is_empty() {
                 work.profiles.insert((*u).to_owned(), h);
             }
         }
-        for (m, s) in merchant_refs
-            .iter()
-            .zip(self.store.get_merchants(&merchant_refs).await?)
-        {
+        for (m, s) in merchant_refs.iter().zip(merchant_states) {
             work.merchants.insert((*m).to_owned(), s);
         }
 
