@@ -95,9 +95,9 @@ sizes() { # pattern -> "n mean p50 p99 max"
 v = sorted(int(x) for x in sys.stdin if x.strip())
 print(len(v), round(s.mean(v)), v[len(v)//2], v[int(len(v)*0.99)], v[-1]) if v else print("0 - - - -")'
 }
-USER_BYTES="$(sizes 'vigil:v3:user:*')"
-PROFILE_BYTES="$(sizes 'vigil:v3:profile:*')"
-MERCHANT_BYTES="$(sizes 'vigil:v3:merchant:*')"
+USER_BYTES="$(sizes 'vigil:v4:user:*')"
+PROFILE_BYTES="$(sizes 'vigil:v4:profile:*')"
+MERCHANT_BYTES="$(sizes 'vigil:v4:merchant:*')"
 
 log "4/4 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
 python3 - "$OUT/request.bin" <<'PY'

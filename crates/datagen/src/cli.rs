@@ -116,6 +116,10 @@ pub struct GenerateCmd {
     /// Lake directory for `--format lake|all` [default: OUT/lake]; must hold no data yet.
     #[arg(long, env = "VIGIL_DATAGEN_LAKE_DIR")]
     pub lake_dir: Option<PathBuf>,
+    /// Kafka partitions the lake's records are laid out in, keyed by user as the topics are
+    /// (the dev stack's topics have 6); the offline builder works on them in parallel.
+    #[arg(long, env = "VIGIL_DATAGEN_LAKE_PARTITIONS", default_value_t = 6)]
+    pub lake_partitions: i32,
 }
 
 #[derive(Debug, Args)]

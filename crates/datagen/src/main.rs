@@ -35,6 +35,7 @@ fn generate(cmd: GenerateCmd) -> anyhow::Result<()> {
         &cmd.out,
         cmd.format,
         cmd.lake_dir.as_deref(),
+        cmd.lake_partitions,
     )
     .with_context(|| format!("writing to {}", cmd.out.display()))?;
     eprintln!("{}", serde_json::to_string_pretty(&dataset.stats)?);

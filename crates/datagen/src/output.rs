@@ -68,6 +68,8 @@ pub enum OutputError {
     Lake(#[from] lake::LakeError),
     /// Offsets restart at 0, and the lake skips offsets it has committed: writing into a
     /// lake that has data would silently drop rows.
+    #[error("--lake-partitions is {0}; it must be at least 1")]
+    Partitions(i32),
     #[error("lake at {} already holds data; use an empty directory", .0.display())]
     LakeNotEmpty(PathBuf),
 }
@@ -104,7 +106,11 @@ pub fn write_dataset(
     out: &Path,
     format: Format,
     lake_dir: Option<&Path>,
+    partitions: i32,
 ) -> Result<Written, OutputError> {
+    if partitions < 1 {
+        return Err(OutputError::Partitions(partitions));
+    }
     fs::create_dir_all(out).map_err(io(out))?;
     // Checked first, so that a refused lake leaves no half-written output behind.
     let lake = if format.includes(Format::Lake) {
@@ -137,7 +143,7 @@ pub fn write_dataset(
         written.files.push(path);
     }
     if format.includes(Format::Parquet) {
-        let (transactions, labels, profiles) = records(dataset);
+        let (transactions, labels, profiles) = records(dataset, partitions);
         let path = out.join("profiles.parquet");
         lake::write_parquet_file(&path, &lake::batch::profiles_to_batch(&profiles)?)?;
         written.files.push(path);
@@ -149,7 +155,7 @@ pub fn write_dataset(
         written.files.push(path);
     }
     if let Some((writer, root)) = lake {
-        written.lake_rows = Some(write_to_lake(dataset, &writer)?);
+        written.lake_rows = Some(write_to_lake(dataset, &writer, partitions)?);
         written.files.push(root);
     }
     let path = out.join("manifest.json");
@@ -177,44 +183,58 @@ type Records = (
     Vec<lake::Record<domain::UserProfile>>,
 );
 
-/// Distinct transactions, labels and profiles as partition-0 records, offset = row index.
-fn records(dataset: &Dataset) -> Records {
-    let transactions = dataset
-        .unique_transactions()
-        .enumerate()
-        .map(|(i, t)| lake::Record {
-            partition: 0,
-            offset: i as i64,
-            value: t.clone(),
+/// The Kafka partition a user's records go to, as librdkafka's default (`consistent_random`)
+/// partitioner places a non-empty key: CRC-32 of the key modulo the partition count. A lake
+/// written here is laid out as the speed layer would have consumed the same stream.
+pub fn partition_of(user_id: &str, partitions: i32) -> i32 {
+    // partitions >= 1, so the remainder fits an i32.
+    (crc32fast::hash(user_id.as_bytes()) % partitions.unsigned_abs().max(1)) as i32
+}
+
+/// Records numbered per partition in stream order (offset = index within its partition).
+fn numbered<'a, T: Clone + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    user: impl Fn(&T) -> &str,
+    partitions: i32,
+) -> Vec<lake::Record<T>> {
+    let mut next = vec![0i64; partitions.max(1) as usize];
+    items
+        .map(|value| {
+            let partition = partition_of(user(value), partitions);
+            let slot = &mut next[partition as usize];
+            let offset = *slot;
+            *slot += 1;
+            lake::Record {
+                partition,
+                offset,
+                value: value.clone(),
+            }
         })
-        .collect();
-    let labels = dataset
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| lake::Record {
-            partition: 0,
-            offset: i as i64,
-            value: l.clone(),
-        })
-        .collect();
-    let profiles = dataset
-        .profiles
-        .iter()
-        .enumerate()
-        .map(|(i, p)| lake::Record {
-            partition: 0,
-            offset: i as i64,
-            value: p.clone(),
-        })
-        .collect();
-    (transactions, labels, profiles)
+        .collect()
+}
+
+/// Distinct transactions, labels and profiles as records of `partitions` Kafka partitions,
+/// keyed by user (see [`partition_of`]).
+fn records(dataset: &Dataset, partitions: i32) -> Records {
+    (
+        numbered(dataset.unique_transactions(), |t| &t.user_id, partitions),
+        numbered(dataset.labels.iter(), |l| &l.user_id, partitions),
+        numbered(dataset.profiles.iter(), |p| &p.user_id, partitions),
+    )
 }
 
 /// Writes the distinct transactions and the labels to a lake at `root`, which must not hold
-/// data yet. Returns the rows written (transactions, labels).
-pub fn write_lake(dataset: &Dataset, root: &Path) -> Result<(usize, usize), OutputError> {
-    write_to_lake(dataset, &open_empty_lake(root)?)
+/// data yet, as `partitions` Kafka partitions. Returns the rows written (transactions,
+/// labels).
+pub fn write_lake(
+    dataset: &Dataset,
+    root: &Path,
+    partitions: i32,
+) -> Result<(usize, usize), OutputError> {
+    if partitions < 1 {
+        return Err(OutputError::Partitions(partitions));
+    }
+    write_to_lake(dataset, &open_empty_lake(root)?, partitions)
 }
 
 fn open_empty_lake(root: &Path) -> Result<lake::LakeWriter, OutputError> {
@@ -230,13 +250,23 @@ fn open_empty_lake(root: &Path) -> Result<lake::LakeWriter, OutputError> {
 fn write_to_lake(
     dataset: &Dataset,
     writer: &lake::LakeWriter,
+    partitions: i32,
 ) -> Result<(usize, usize), OutputError> {
-    let (transactions, labels, profiles) = records(dataset);
-    writer.write_profiles(0, &profiles)?;
-    Ok((
-        writer.write_transactions(0, &transactions)?,
-        writer.write_labels(0, &labels)?,
-    ))
+    let (transactions, labels, profiles) = records(dataset, partitions);
+    let mut rows = (0, 0);
+    fn of<T: Clone>(records: &[lake::Record<T>], p: i32) -> Vec<lake::Record<T>> {
+        records
+            .iter()
+            .filter(|r| r.partition == p)
+            .cloned()
+            .collect()
+    }
+    for p in 0..partitions {
+        writer.write_profiles(p, &of(&profiles, p))?;
+        rows.0 += writer.write_transactions(p, &of(&transactions, p))?;
+        rows.1 += writer.write_labels(p, &of(&labels, p))?;
+    }
+    Ok(rows)
 }
 
 fn write_lines<T: Serialize>(

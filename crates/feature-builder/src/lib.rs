@@ -2,16 +2,24 @@
 //! cut-off time**, so that a training set (or a bootstrap of the online store) sees exactly
 //! what the platform knew then.
 //!
-//! Two streamed passes over the lake's transactions, both in `(kafka_partition,
-//! kafka_offset)` order — every user's arrival order, the order the speed layer folded them
-//! in (DataFusion scans, filters and sorts; the engine runs on a blocking thread fed batch by
-//! batch, so the lake is never loaded whole):
+//! Two streamed passes over the lake's transactions, each **per Kafka partition in
+//! parallel**, user by user, each user's transactions in `kafka_offset` order — its arrival
+//! order, the order the speed layer folded them in. The topic is keyed by user, so a
+//! partition's users are its own and their states never meet another partition's; a user's
+//! vectors depend only on its own arrival order and on merchant states, which are
+//! commutative counters: per-partition partial merchant states are simply added up
+//! ([`MerchantState::merge`]) and the order *across* users does not matter. Folding one
+//! user's whole history at a time keeps its state in cache instead of fetching a cold state
+//! from memory for every event. DataFusion scans, filters and sorts each partition; the
+//! engine runs on one blocking thread per partition being worked on (as many at once as
+//! there are cores), fed batch by batch, so the lake is never loaded whole. A user whose
+//! records are in two partitions (a topic repartitioned under it) is refused with its name.
 //!
 //! 0. **Profiles**: every profile version valid by the cut-off, folded in arrival order into
 //!    its user's history ([`features::on_profile`]); a transaction reads the version valid at
 //!    its event time, as online.
-//! 1. **State pass** ([`states_as_of`]): every transaction through
-//!    [`features::on_transaction`] (de-duplication included), and every fraud label
+//! 1. **State pass** ([`states_as_of`]): every transaction folded in with
+//!    [`features::fold_transaction`] (de-duplication included; no vector), and every fraud label
 //!    reported by the cut-off counted for its transaction's merchant at its `reported_at`.
 //!    The result is the online state as of the cut-off — what `vigil-materialize` writes to
 //!    Redis.
@@ -28,10 +36,12 @@
 
 use datafusion::physical_plan::SendableRecordBatchStream;
 use domain::{Label, Transaction};
-use features::{Applied, MemoryStates, MerchantState, ProfileHistory, UserState};
+use features::{Applied, MemoryStates, MerchantState, ProfileHistory, StateMap, UserState};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,27 +99,83 @@ pub struct Summary {
     pub immature: u64,
 }
 
-/// What a label map holds per transaction id: the latest label's verdict and every fraud
-/// report's `reported_at`.
-#[derive(Debug, Default)]
-struct Known {
-    latest: Option<(i64, bool)>,
-    fraud_reports: Vec<i64>,
-    used: bool,
+impl Summary {
+    /// Adds the per-transaction counts of one partition's pass.
+    fn add_partition(&mut self, p: &Summary) {
+        self.transactions += p.transactions;
+        self.duplicates += p.duplicates;
+        self.fraud_reports += p.fraud_reports;
+        self.rows += p.rows;
+        self.positives += p.positives;
+        self.assumed_legit += p.assumed_legit;
+        self.immature += p.immature;
+    }
 }
 
-fn label_map(labels: Vec<Label>) -> HashMap<String, Known> {
-    let mut map: HashMap<String, Known> = HashMap::new();
+/// What a label map holds per transaction id: the latest label's verdict and every fraud
+/// report's `reported_at`. `used` is set by the first partition worker that folds the
+/// transaction in, so its fraud reports count once.
+#[derive(Debug, Default)]
+struct Known {
+    /// `((reported_at, partition, offset), is_fraud)` of the latest label: ties in
+    /// `reported_at` go to the record consumed last.
+    latest: Option<((i64, i32, i64), bool)>,
+    fraud_reports: Vec<i64>,
+    used: AtomicBool,
+}
+
+impl Known {
+    fn verdict(&self) -> Option<bool> {
+        self.latest.map(|(_, is_fraud)| is_fraud)
+    }
+}
+
+fn label_map(labels: Vec<lake::batch::LabelVerdict>) -> StateMap<Known> {
+    let mut map: StateMap<Known> = StateMap::default();
+    map.reserve(labels.len());
     for l in labels {
         let k = map.entry(l.transaction_id).or_default();
-        if k.latest.is_none_or(|(at, _)| l.reported_at_ms >= at) {
-            k.latest = Some((l.reported_at_ms, l.is_fraud));
+        let at = (l.reported_at_ms, l.partition, l.offset);
+        if k.latest.is_none_or(|(latest, _)| at >= latest) {
+            k.latest = Some((at, l.is_fraud));
         }
         if l.is_fraud {
             k.fraud_reports.push(l.reported_at_ms);
         }
     }
     map
+}
+
+/// Partitions worked on at once: one engine thread each.
+fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// Runs `pass(partition, its transactions)` for every partition, as many at once as there
+/// are cores; the results in partition order.
+async fn per_partition<T, F, Fut>(
+    reader: &lake::LakeReader,
+    as_of: AsOf,
+    partitions: &[i32],
+    pass: F,
+) -> Result<Vec<T>, BuildError>
+where
+    F: Fn(i32, SendableRecordBatchStream) -> Fut,
+    Fut: std::future::Future<Output = Result<T, BuildError>>,
+{
+    futures::stream::iter(partitions.iter().copied())
+        .map(|p| {
+            let pass = &pass;
+            async move {
+                let stream = reader.partition_by_user(p, as_of.cutoff_ms).await?;
+                pass(p, stream).await
+            }
+        })
+        .buffered(parallelism())
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Runs `f(state, transaction)` on every transaction of `stream` on a blocking thread, batch
@@ -159,8 +225,17 @@ where
 }
 
 struct StatePass {
+    /// The partitions pass 1 read: pass 2 reads the same.
+    partitions: Vec<i32>,
     states: MemoryStates,
-    known: HashMap<String, Known>,
+    known: Arc<StateMap<Known>>,
+    summary: Summary,
+}
+
+/// One partition's share of pass 1: its users' states, its partial merchant states.
+#[derive(Default)]
+struct PartitionStates {
+    states: MemoryStates,
     summary: Summary,
 }
 
@@ -174,69 +249,120 @@ pub async fn states_as_of(
 }
 
 async fn state_pass(reader: &lake::LakeReader, as_of: AsOf) -> Result<StatePass, BuildError> {
-    let labels = reader.labels_reported_by(as_of.cutoff_ms).await?;
+    let started = std::time::Instant::now();
+    let labels = reader.label_verdicts_reported_by(as_of.cutoff_ms).await?;
+    let labels_seconds = started.elapsed().as_secs_f64();
     let profiles = reader.profiles_valid_by(as_of.cutoff_ms).await?;
-    let summary = Summary {
+    tracing::info!(
+        labels_seconds,
+        labels = labels.len(),
+        profiles = profiles.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "labels and profiles read"
+    );
+    let mut summary = Summary {
         labels: labels.len() as u64,
         profiles: profiles.len() as u64,
         ..Summary::default()
     };
+    let known = Arc::new(label_map(labels));
+    let partitions = reader.transaction_partitions(as_of.cutoff_ms).await?;
+    let parts = per_partition(reader, as_of, &partitions, |_, stream| {
+        let known = Arc::clone(&known);
+        drive(stream, PartitionStates::default(), move |p, t| {
+            p.summary.transactions += 1;
+            if !features::fold_transaction(&mut p.states, t) {
+                p.summary.duplicates += 1;
+                return Ok(());
+            }
+            if let Some(k) = known.get(&t.transaction_id)
+                && !k.used.swap(true, Ordering::Relaxed)
+            {
+                for &reported_at_ms in &k.fraud_reports {
+                    let report = Label {
+                        transaction_id: t.transaction_id.clone(),
+                        user_id: t.user_id.clone(),
+                        is_fraud: true,
+                        reported_at_ms,
+                        event_time_ms: t.event_time_ms,
+                        merchant_id: t.merchant_id.clone(),
+                    };
+                    features::on_label(&mut p.states, &t.merchant_id, &report);
+                    p.summary.fraud_reports += 1;
+                }
+            }
+            Ok(())
+        })
+    })
+    .await?;
+
     let mut states = MemoryStates::default();
     for p in &profiles {
         features::on_profile(&mut states, p);
     }
-    let pass = StatePass {
-        states,
-        known: label_map(labels),
-        summary,
-    };
-    let stream = reader
-        .transactions_in_arrival_order(as_of.cutoff_ms)
-        .await?;
-    let mut pass = drive(stream, pass, |p: &mut StatePass, t: &Transaction| {
-        p.summary.transactions += 1;
-        match features::on_transaction(&mut p.states, t) {
-            Applied::Duplicate => p.summary.duplicates += 1,
-            Applied::New { .. } => {
-                if let Some(k) = p.known.get_mut(&t.transaction_id)
-                    && !k.used
-                {
-                    k.used = true;
-                    for &reported_at_ms in &k.fraud_reports {
-                        let report = Label {
-                            transaction_id: t.transaction_id.clone(),
-                            user_id: t.user_id.clone(),
-                            is_fraud: true,
-                            reported_at_ms,
-                            event_time_ms: t.event_time_ms,
-                            merchant_id: t.merchant_id.clone(),
-                        };
-                        features::on_label(&mut p.states, &t.merchant_id, &report);
-                        p.summary.fraud_reports += 1;
-                    }
+    let mut partition_of: StateMap<i32> = StateMap::default();
+    for (&partition, part) in partitions.iter().zip(parts) {
+        summary.add_partition(&part.summary);
+        for (user, state) in part.states.users {
+            if let Some(&other) = partition_of.get(&user) {
+                return Err(BuildError::Invalid(format!(
+                    "user {user:?} has transactions in partitions {other} and {partition}; \
+                     the builder needs each user's records in one partition (the topics are \
+                     keyed by user)"
+                )));
+            }
+            partition_of.insert(user.clone(), partition);
+            states.users.insert(user, state);
+        }
+        for (id, m) in part.states.merchants {
+            match states.merchants.get_mut(&id) {
+                Some(merged) => merged.merge(m),
+                None => {
+                    states.merchants.insert(id, m);
                 }
             }
         }
-        Ok(())
+    }
+    summary.orphan_labels = known
+        .values()
+        .filter(|k| !k.used.load(Ordering::Relaxed))
+        .count() as u64;
+    Ok(StatePass {
+        partitions,
+        states,
+        known,
+        summary,
     })
-    .await?;
-    pass.summary.orphan_labels = pass.known.values().filter(|k| !k.used).count() as u64;
-    Ok(pass)
 }
 
-/// Where the vector pass puts its rows.
+/// Where the vector pass puts its rows: one part per Kafka partition, filled in parallel,
+/// handed back in partition order.
 pub trait RowSink: Send + 'static {
+    type Part: PartSink;
+    /// A part for `partition`'s rows.
+    fn part(&mut self, partition: i32) -> Result<Self::Part, BuildError>;
+    /// Takes a filled part back (called in partition order, once every part is filled).
+    fn absorb(&mut self, part: Self::Part) -> Result<(), BuildError>;
+}
+
+/// The rows of one partition, in its arrival order.
+pub trait PartSink: Send + 'static {
     fn push(&mut self, row: Row<'_>) -> Result<(), BuildError>;
 }
 
-struct VectorPass<K> {
-    users: HashMap<String, UserState>,
-    merchants: HashMap<String, MerchantState>,
-    profiles: HashMap<String, ProfileHistory>,
-    known: HashMap<String, Known>,
+/// What every partition's vector pass reads: merchant states frozen at the pass-1 result,
+/// the profile histories, the labels.
+struct Frozen {
+    merchants: StateMap<MerchantState>,
+    profiles: StateMap<ProfileHistory>,
+    known: Arc<StateMap<Known>>,
     as_of: AsOf,
+}
+
+struct VectorPass<P> {
+    users: StateMap<UserState>,
     summary: Summary,
-    sink: K,
+    sink: P,
 }
 
 /// Builds every labelled row as of `as_of` into `sink` (both passes); returns the sink and
@@ -244,7 +370,7 @@ struct VectorPass<K> {
 pub async fn build<K: RowSink>(
     reader: &lake::LakeReader,
     as_of: AsOf,
-    sink: K,
+    mut sink: K,
 ) -> Result<(K, Summary), BuildError> {
     if as_of.assume_legit_after_ms < 0 {
         return Err(BuildError::Invalid(format!(
@@ -259,61 +385,133 @@ pub async fn build<K: RowSink>(
         users = pass.states.users.len(),
         "state pass done; computing point-in-time vectors"
     );
-    let vp = VectorPass {
-        users: HashMap::with_capacity(pass.states.users.len()),
+    let frozen = Arc::new(Frozen {
         merchants: pass.states.merchants,
         profiles: pass.states.profiles,
         known: pass.known,
         as_of,
-        summary: pass.summary,
-        sink,
-    };
-    let stream = reader
-        .transactions_in_arrival_order(as_of.cutoff_ms)
-        .await?;
-    let vp = drive(stream, vp, |p: &mut VectorPass<K>, t: &Transaction| {
-        let user = p.users.entry(t.user_id.clone()).or_default();
-        let (no_merchant, no_profile) = (MerchantState::default(), ProfileHistory::default());
-        let merchant = p.merchants.get(&t.merchant_id).unwrap_or(&no_merchant);
-        let profile = p.profiles.get(&t.user_id).unwrap_or(&no_profile);
-        let Applied::New { values, .. } =
-            features::on_transaction_read_merchant(user, merchant, profile, t)
-        else {
-            return Ok(());
-        };
-        let label = match p.known.get(&t.transaction_id).and_then(|k| k.latest) {
-            Some((_, is_fraud)) => Some(is_fraud),
-            None if t.event_time_ms <= p.as_of.cutoff_ms - p.as_of.assume_legit_after_ms => {
-                p.summary.assumed_legit += 1;
-                Some(false)
-            }
-            None => None,
-        };
-        match label {
-            Some(is_fraud) => {
-                p.summary.rows += 1;
-                p.summary.positives += u64::from(is_fraud);
-                p.sink.push(Row {
-                    transaction: t,
-                    values: &values,
-                    is_fraud,
+    });
+    let mut summary = pass.summary;
+    let partitions = pass.partitions;
+    let mut parts = HashMap::with_capacity(partitions.len());
+    for &p in &partitions {
+        parts.insert(p, sink.part(p)?);
+    }
+    let parts = std::sync::Mutex::new(parts);
+    let done = per_partition(reader, as_of, &partitions, |p, stream| {
+        let frozen = Arc::clone(&frozen);
+        let part = parts
+            .lock()
+            .map_err(|_| BuildError::Worker("a worker panicked".into()))
+            .and_then(|mut parts| {
+                parts.remove(&p).ok_or_else(|| {
+                    BuildError::Worker(format!("partition {p} appeared during the build"))
                 })
-            }
-            None => {
-                p.summary.immature += 1;
-                Ok(())
-            }
+            });
+        async move {
+            let pass = VectorPass {
+                users: StateMap::default(),
+                summary: Summary::default(),
+                sink: part?,
+            };
+            drive(stream, pass, move |p, t| vector_row(&frozen, p, t)).await
         }
     })
     .await?;
-    Ok((vp.sink, vp.summary))
+    for pass in done {
+        summary.add_partition(&pass.summary);
+        sink.absorb(pass.sink)?;
+    }
+    Ok((sink, summary))
 }
 
-/// A [`RowSink`] writing a generic training set (see the `trainset` crate).
+/// Pass 2 for one transaction: its vector as of just before it, and its row if it has a
+/// label by the cut-off (or is old enough to be assumed legit).
+fn vector_row<P: PartSink>(
+    f: &Frozen,
+    p: &mut VectorPass<P>,
+    t: &Transaction,
+) -> Result<(), BuildError> {
+    let user = match p.users.get_mut(&t.user_id) {
+        Some(user) => user,
+        None => p.users.entry(t.user_id.clone()).or_default(),
+    };
+    let (no_merchant, no_profile) = (MerchantState::default(), ProfileHistory::default());
+    let merchant = f.merchants.get(&t.merchant_id).unwrap_or(&no_merchant);
+    let profile = f.profiles.get(&t.user_id).unwrap_or(&no_profile);
+    let Applied::New { values, .. } =
+        features::on_transaction_read_merchant(user, merchant, profile, t)
+    else {
+        return Ok(());
+    };
+    let label = match f.known.get(&t.transaction_id).and_then(Known::verdict) {
+        Some(is_fraud) => Some(is_fraud),
+        None if t.event_time_ms <= f.as_of.cutoff_ms - f.as_of.assume_legit_after_ms => {
+            p.summary.assumed_legit += 1;
+            Some(false)
+        }
+        None => None,
+    };
+    match label {
+        Some(is_fraud) => {
+            p.summary.rows += 1;
+            p.summary.positives += u64::from(is_fraud);
+            p.sink.push(Row {
+                transaction: t,
+                values: &values,
+                is_fraud,
+            })
+        }
+        None => {
+            p.summary.immature += 1;
+            Ok(())
+        }
+    }
+}
+
+/// A [`RowSink`] writing a generic training set (see the `trainset` crate), one data file
+/// per Kafka partition.
 #[derive(Debug)]
-pub struct TrainsetSink(pub trainset::TrainingSetWriter);
+pub struct TrainsetSink {
+    set: trainset::SetWriter,
+    parts: Vec<trainset::PartSummary>,
+}
+
+impl TrainsetSink {
+    pub fn new(set: trainset::SetWriter) -> TrainsetSink {
+        TrainsetSink {
+            set,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Writes the manifest over every part absorbed.
+    pub fn finish(self) -> Result<trainset::WriteSummary, BuildError> {
+        Ok(self.set.finish(self.parts)?)
+    }
+}
+
+/// One partition's data file of a [`TrainsetSink`].
+#[derive(Debug)]
+pub struct TrainsetPart(trainset::PartWriter);
 
 impl RowSink for TrainsetSink {
+    type Part = TrainsetPart;
+
+    fn part(&mut self, partition: i32) -> Result<TrainsetPart, BuildError> {
+        let index = u32::try_from(partition).map_err(|_| {
+            BuildError::Invalid(format!("the lake holds a negative partition {partition}"))
+        })?;
+        Ok(TrainsetPart(self.set.part(index)?))
+    }
+
+    fn absorb(&mut self, part: TrainsetPart) -> Result<(), BuildError> {
+        self.parts.push(part.0.finish()?);
+        Ok(())
+    }
+}
+
+impl PartSink for TrainsetPart {
     fn push(&mut self, row: Row<'_>) -> Result<(), BuildError> {
         Ok(self.0.push(trainset::RowRef {
             id: &row.transaction.transaction_id,
@@ -351,9 +549,9 @@ pub async fn build_training_set(
     label_delay_ms: i64,
 ) -> Result<(PathBuf, Summary), BuildError> {
     let reader = lake::LakeReader::open(lake_path).await?;
-    let writer = trainset::TrainingSetWriter::create(dir, &trainset_spec(as_of, label_delay_ms))?;
-    let (sink, summary) = build(&reader, as_of, TrainsetSink(writer)).await?;
-    let written = tokio::task::spawn_blocking(move || sink.0.finish())
+    let set = trainset::SetWriter::create(dir, &trainset_spec(as_of, label_delay_ms))?;
+    let (sink, summary) = build(&reader, as_of, TrainsetSink::new(set)).await?;
+    let written = tokio::task::spawn_blocking(move || sink.finish())
         .await
         .map_err(|e| BuildError::Worker(e.to_string()))??;
     Ok((written.manifest_path, summary))

@@ -26,9 +26,9 @@ pub mod tiles;
 mod user;
 
 pub use engine::{
-    Applied, Entities, MemoryStates, States, amount_units, cold_vector, on_label, on_profile,
-    on_transaction, on_transaction_read_merchant, serving_time, user_aggregates_at, vector,
-    vector_at,
+    Applied, Entities, MemoryStates, StateMap, States, amount_units, cold_vector, fold_transaction,
+    on_label, on_profile, on_transaction, on_transaction_read_merchant, serving_time,
+    user_aggregates_at, vector, vector_at,
 };
 pub use merchant::{Counter, CounterKey, MerchantDelta, MerchantState};
 pub use profile::{MAX_PROFILE_VERSIONS, ProfileHistory};

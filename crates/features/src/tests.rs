@@ -444,3 +444,29 @@ fn a_state_stored_as_json_and_read_back_gives_the_same_bits() {
             .insert("u".into(), serde_json::from_str(&json).unwrap());
     }
 }
+
+#[test]
+fn folding_without_vectors_leaves_the_states_on_transaction_leaves() {
+    let mut stream = Vec::new();
+    for k in 0..300i64 {
+        let user = format!("u{}", k % 7);
+        let merchant = format!("m{}", k % 5);
+        // Out of order within each user, some very late, every 10th a duplicate.
+        let t = T0 + (k * 7_919 % 97) * HOUR_MS - if k % 31 == 0 { 60 * DAY_MS } else { 0 };
+        stream.push(txn(&format!("t{k}"), &user, &merchant, t, 1_000 + k * 13));
+        if k % 10 == 0 {
+            stream.push(txn(&format!("t{k}"), &user, &merchant, t, 1_000 + k * 13));
+        }
+    }
+    let (mut full, mut folded) = (MemoryStates::default(), MemoryStates::default());
+    let mut new = 0;
+    for t in &stream {
+        let a = on_transaction(&mut full, t);
+        let b = fold_transaction(&mut folded, t);
+        assert_eq!(matches!(a, Applied::New { .. }), b, "{}", t.transaction_id);
+        new += usize::from(b);
+    }
+    assert_eq!(new, 300);
+    assert_eq!(full.users, folded.users);
+    assert_eq!(full.merchants, folded.merchants);
+}

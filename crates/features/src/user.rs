@@ -20,10 +20,13 @@ pub(crate) const RECENT_IDS: usize = 512;
 /// Event times remembered for "seconds since the previous transaction".
 pub(crate) const RECENT_TIMES: usize = 16;
 
-/// A value last seen at a time (LRU entry).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A value last seen at a time (LRU entry). The value is kept as its 64-bit hash
+/// ([`id_hash`]): the features only ask "seen before?" and "how many distinct", and
+/// comparing integers held inline is what keeps these scans off the allocator and out of
+/// cache misses (a `String` per entry was a pointer chase per comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Seen {
-    value: String,
+    value: u64,
     /// Latest event time this value was seen at.
     at_ms: i64,
 }
@@ -111,11 +114,13 @@ impl UserState {
     }
 
     pub(crate) fn knows_device(&self, device: &str) -> bool {
-        self.devices.iter().any(|s| s.value == device)
+        let h = id_hash(device);
+        self.devices.iter().any(|s| s.value == h)
     }
 
     pub(crate) fn knows_merchant(&self, merchant: &str) -> bool {
-        self.merchants.iter().any(|s| s.value == merchant)
+        let h = id_hash(merchant);
+        self.merchants.iter().any(|s| s.value == h)
     }
 
     pub(crate) fn distinct_devices(&self, from_excl: i64, to_incl: i64) -> usize {
@@ -178,11 +183,11 @@ impl UserState {
     }
 }
 
-/// The de-duplication key of a transaction id: FNV-1a 64 — stable across processes and
-/// versions (unlike std's `RandomState`), so states stored in Redis and rebuilt offline
-/// agree. Comparing 512 integers instead of 512 strings is what keeps de-duplication cheap;
-/// a false "seen" needs a 64-bit collision among a user's last 512 ids (p ≈ 3·10⁻¹⁷ per
-/// transaction).
+/// The key of a transaction id (de-duplication) or of a device, merchant or country (the
+/// last-seen sets): FNV-1a 64 — stable across processes and versions (unlike std's
+/// `RandomState`), so states stored in Redis and rebuilt offline agree. Comparing 512
+/// integers instead of 512 strings is what keeps de-duplication cheap; a false "seen" needs
+/// a 64-bit collision among a user's last 512 ids (p ≈ 3·10⁻¹⁷ per transaction).
 fn id_hash(transaction_id: &str) -> u64 {
     let mut h = fnv::FnvHasher::default();
     h.write(transaction_id.as_bytes());
@@ -204,19 +209,13 @@ fn push_bounded<T>(list: &mut VecDeque<T>, value: T, cap: usize) {
 
 /// Marks `value` as seen at `t` (keeping the latest time), most recently used last.
 fn touch(list: &mut VecDeque<Seen>, value: &str, t: i64, cap: usize) {
+    let value = id_hash(value);
     if let Some(pos) = list.iter().position(|s| s.value == value) {
         if let Some(mut s) = list.remove(pos) {
             s.at_ms = s.at_ms.max(t);
             list.push_back(s);
         }
     } else {
-        push_bounded(
-            list,
-            Seen {
-                value: value.to_owned(),
-                at_ms: t,
-            },
-            cap,
-        );
+        push_bounded(list, Seen { value, at_ms: t }, cap);
     }
 }

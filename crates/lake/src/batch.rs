@@ -307,6 +307,38 @@ pub fn labels_from_batch(batch: &RecordBatch) -> Result<Vec<Label>, LakeError> {
         .collect()
 }
 
+/// What a training-set build needs of a label record: which transaction, the verdict, when
+/// it was reported, and where it was consumed (to break ties between two labels reported at
+/// the same millisecond: the one consumed last wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelVerdict {
+    pub transaction_id: String,
+    pub is_fraud: bool,
+    pub reported_at_ms: i64,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The [`LabelVerdict`]s of a batch of the labels table (with its Kafka coordinates).
+pub fn label_verdicts_from_batch(batch: &RecordBatch) -> Result<Vec<LabelVerdict>, LakeError> {
+    let transaction_id = StringColumn::get(batch, "transaction_id")?;
+    let is_fraud = BooleanColumn::get(batch, "is_fraud")?;
+    let reported_at = TimestampColumn::get(batch, "reported_at")?;
+    let partition = Int32Column::get(batch, "kafka_partition")?;
+    let offset = Int64Column::get(batch, "kafka_offset")?;
+    (0..batch.num_rows())
+        .map(|row| {
+            Ok(LabelVerdict {
+                transaction_id: transaction_id.value(row)?.to_owned(),
+                is_fraud: is_fraud.value(row)?,
+                reported_at_ms: reported_at.value(row)?,
+                partition: partition.value(row)?,
+                offset: offset.value(row)?,
+            })
+        })
+        .collect()
+}
+
 fn find_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, LakeError> {
     batch
         .column_by_name(name)

@@ -10,7 +10,7 @@
 //! ```text
 //! <root>/transactions/event_date=YYYY-MM-DD/p<partition>-<first_offset:020>-<last_offset:020>.parquet
 //! <root>/labels/event_date=YYYY-MM-DD/p<partition>-<first_offset:020>-<last_offset:020>.parquet
-//! <root>/profiles/event_date=YYYY-MM-DD/…            (event_date = the version's valid_from)
+//! <root>/profiles/event_date=YYYY-MM-DD/…            (event_date = Jan 1 of the version's valid_from year)
 //! <root>/_commits/<table>/p<partition>.json        {"next_offset": N}
 //! ```
 //!

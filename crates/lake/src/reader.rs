@@ -152,17 +152,61 @@ impl LakeReader {
         &self,
         until_ms: i64,
     ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, LakeError> {
+        let filter = Self::event_time_filter(until_ms)?;
+        let query = format!(
+            "SELECT * FROM transactions WHERE {filter} ORDER BY kafka_partition, kafka_offset"
+        );
+        Ok(self.ctx.sql(&query).await?.execute_stream().await?)
+    }
+
+    /// The Kafka partitions holding transactions with `event_time <= until_ms`, ascending.
+    pub async fn transaction_partitions(&self, until_ms: i64) -> Result<Vec<i32>, LakeError> {
+        let filter = Self::event_time_filter(until_ms)?;
+        let batches = self
+            .sql(&format!(
+                "SELECT DISTINCT kafka_partition FROM transactions WHERE {filter} ORDER BY 1"
+            ))
+            .await?;
+        let mut partitions = Vec::new();
+        for b in &batches {
+            let column = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int32Array>()
+                .ok_or_else(|| LakeError::column("kafka_partition", "is not Int32"))?;
+            partitions.extend(column.iter().flatten());
+        }
+        Ok(partitions)
+    }
+
+    /// The transactions of one Kafka partition with `event_time <= until_ms`, **user by
+    /// user**, each user's in arrival order (`ORDER BY user_id, kafka_offset`): what the
+    /// offline builder works on, one partition per core. Each user's history arrives in one
+    /// run, so its state stays in cache while it is folded. Row groups of other partitions
+    /// are skipped by their statistics (a data file holds one partition).
+    pub async fn partition_by_user(
+        &self,
+        partition: i32,
+        until_ms: i64,
+    ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, LakeError> {
+        let filter = Self::event_time_filter(until_ms)?;
+        let query = format!(
+            "SELECT * FROM transactions WHERE kafka_partition = {partition} AND {filter} \
+             ORDER BY user_id, kafka_offset"
+        );
+        Ok(self.ctx.sql(&query).await?.execute_stream().await?)
+    }
+
+    /// `event_time <= until_ms`, with the date directories after its day pruned.
+    fn event_time_filter(until_ms: i64) -> Result<String, LakeError> {
         let day = chrono::DateTime::from_timestamp_millis(until_ms)
             .map(|d| d.format("%Y-%m-%d").to_string())
             .ok_or_else(|| {
                 LakeError::column("event_time", format!("{until_ms} ms is out of range"))
             })?;
-        let query = format!(
-            "SELECT * FROM transactions WHERE {EVENT_DATE} <= '{day}' \
-             AND CAST(event_time AS BIGINT) <= {until_ms} \
-             ORDER BY kafka_partition, kafka_offset"
-        );
-        Ok(self.ctx.sql(&query).await?.execute_stream().await?)
+        Ok(format!(
+            "{EVENT_DATE} <= '{day}' AND CAST(event_time AS BIGINT) <= {until_ms}"
+        ))
     }
 
     /// Every label record reported at or before `until_ms` (not de-duplicated), ordered by
@@ -180,6 +224,29 @@ impl LakeReader {
                 labels.extend(batch::labels_from_batch(batch)?);
             }
             Ok(labels)
+        })
+        .await
+    }
+
+    /// The verdict of every label record reported at or before `until_ms`, in no particular
+    /// order (not de-duplicated; [`batch::LabelVerdict`] carries what orders them). Only the
+    /// columns a build needs are read, and nothing is sorted.
+    pub async fn label_verdicts_reported_by(
+        &self,
+        until_ms: i64,
+    ) -> Result<Vec<batch::LabelVerdict>, LakeError> {
+        let batches = self
+            .sql(&format!(
+                "SELECT transaction_id, is_fraud, reported_at, kafka_partition, kafka_offset \
+                 FROM labels WHERE CAST(reported_at AS BIGINT) <= {until_ms}"
+            ))
+            .await?;
+        blocking(&self.root, move || {
+            let mut verdicts = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+            for batch in &batches {
+                verdicts.extend(batch::label_verdicts_from_batch(batch)?);
+            }
+            Ok(verdicts)
         })
         .await
     }

@@ -1,20 +1,22 @@
 //! The online store: Vigil's speed-layer state in Redis, through `fred`.
 //!
-//! Keys are namespaced and versioned (`vigil:v3:…`, the feature set v3 state layout):
-//! * `vigil:v3:user:{user_id}` — the user's [`features::UserState`] (JSON), expiring
+//! Keys are namespaced and versioned by the stored states' layout (`vigil:v4:…`; bumped
+//! whenever a stored state's format changes, so a new release never misreads an old state —
+//! it starts from its own keys, bootstrapped with `vigil-materialize`):
+//! * `vigil:v4:user:{user_id}` — the user's [`features::UserState`] (JSON), expiring
 //!   [`features::LONGEST_WINDOW_MS`] after its last write;
-//! * `vigil:v3:merchant:{merchant_id}` — a hash of the merchant's integer counters
+//! * `vigil:v4:merchant:{merchant_id}` — a hash of the merchant's integer counters
 //!   ([`features::MerchantState`]), changed only by `HINCRBY` (commutative, so several
 //!   speed-layer instances may update one merchant) and `HDEL` of tiles no window reads any
 //!   more; expires like user states;
-//! * `vigil:v3:profile:{user_id}` — the user's [`features::ProfileHistory`] (JSON), expiring
+//! * `vigil:v4:profile:{user_id}` — the user's [`features::ProfileHistory`] (JSON), expiring
 //!   `profile` TTL (default 400 days) after its last change or its user's last transaction,
 //!   whichever is later: a profile outlives idle windows;
-//! * `vigil:v3:txn:{transaction_id}` — the transaction's merchant, written by ingest when it
+//! * `vigil:v4:txn:{transaction_id}` — the transaction's merchant, written by ingest when it
 //!   accepts the transaction, so a label submitted later without a merchant can be counted
 //!   for it; expires after the label horizon;
-//! * `vigil:v3:offset:{consumer}:{topic}:{partition}` — the next Kafka offset to apply;
-//! * `vigil:v3:seen:{transaction_id}` — ingest's duplicate marker (with a TTL).
+//! * `vigil:v4:offset:{consumer}:{topic}:{partition}` — the next Kafka offset to apply;
+//! * `vigil:v4:seen:{transaction_id}` — ingest's duplicate marker (with a TTL).
 //!
 //! [`OnlineStore::commit`] writes a batch's user states, merchant increments, profiles *and*
 //! the consumer's next offsets in one `MULTI`/`EXEC` transaction: either the batch
@@ -30,7 +32,7 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const PREFIX: &str = "vigil:v3";
+const PREFIX: &str = "vigil:v4";
 
 /// The `redis` config section.
 #[derive(Debug, Clone, Deserialize)]

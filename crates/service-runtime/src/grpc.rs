@@ -51,7 +51,10 @@ pub async fn serve(
     health: HealthReporter,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // `Server::tcp_nodelay` only applies to listeners tonic binds itself; an incoming stream
+    // handed in (ours, so the address is bound before readiness) needs it set here, or every
+    // response waits on Nagle and the peer's delayed ACK (~40 ms per hop).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     server(cfg)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, async move {

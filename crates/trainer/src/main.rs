@@ -70,6 +70,13 @@ struct TrainArgs {
     cv_folds: usize,
 }
 
+/// mimalloc instead of glibc's malloc: a point-in-time build decodes every lake row into a
+/// `Transaction` (seven small strings) twice, on several threads, and glibc's allocator
+/// spent a fifth of the build in its slow paths (`malloc_consolidate`, `unlink_chunk`) —
+/// measured in docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let first = std::env::args().nth(1);
     if !matches!(

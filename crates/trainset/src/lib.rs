@@ -48,5 +48,6 @@ pub use split::{
     time_series_cv, time_split,
 };
 pub use write::{
-    DATA_FILE, NumericSetSpec, RowRef, TrainingSetWriter, WriteSummary, write_numeric,
+    DATA_FILE, NumericSetSpec, PartSummary, PartWriter, RowRef, SetWriter, TrainingSetWriter,
+    WriteSummary, write_numeric,
 };

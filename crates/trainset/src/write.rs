@@ -93,60 +93,52 @@ pub struct WriteSummary {
     pub positives: u64,
 }
 
-/// Streams rows into `dir/data/part-00000.parquet` (Utf8 entity, Int64 time, Boolean label,
-/// Float64 features; Snappy; row groups of 64Ki rows) and, on [`TrainingSetWriter::finish`],
-/// writes `dir/trainset.json`.
+/// A training set written in parts, possibly in parallel: one [`PartWriter`] per part, each
+/// streaming rows into its own data file `dir/data/part-NNNNN.parquet` (Utf8 entity, Int64
+/// time, Boolean label, Float64 features; Snappy; row groups of 64Ki rows), then
+/// [`SetWriter::finish`] writes `dir/trainset.json`.
 ///
 /// Memory stays bounded by one record batch of builders plus the Parquet writer's current
-/// row group, whatever the number of rows. The manifest is written last, so a directory
-/// without one holds no (complete) set. Rows need not be sorted: loading sorts them.
-pub struct TrainingSetWriter {
+/// row group per part, whatever the number of rows. The manifest is written last, so a
+/// directory without one holds no (complete) set. Rows need not be sorted: loading sorts them
+/// by time, ties in part order then file order.
+#[derive(Debug)]
+pub struct SetWriter {
     dir: PathBuf,
-    data_path: PathBuf,
     manifest: Manifest,
     schema: SchemaRef,
-    writer: ArrowWriter<File>,
-    id: Option<StringBuilder>,
-    entity: StringBuilder,
-    time: Int64Builder,
-    label: BooleanBuilder,
-    features: Vec<Float64Builder>,
-    buffered: usize,
-    rows: u64,
-    positives: u64,
+    id_column: bool,
 }
 
-impl std::fmt::Debug for TrainingSetWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainingSetWriter")
-            .field("dir", &self.dir)
-            .field("rows", &self.rows)
-            .finish_non_exhaustive()
-    }
+/// What one finished part holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartSummary {
+    /// Its data file (removed again if the part has no rows).
+    pub path: PathBuf,
+    pub rows: u64,
+    pub positives: u64,
 }
 
-impl TrainingSetWriter {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainsetError {
+    let path = path.to_path_buf();
+    move |source| TrainsetError::Io { path, source }
+}
+
+impl SetWriter {
     /// Starts a set in `dir` (created if needed). Refuses an invalid spec and a directory
-    /// that already holds a manifest or a data file.
-    pub fn create(dir: &Path, spec: &NumericSetSpec) -> Result<TrainingSetWriter, TrainsetError> {
+    /// that already holds a manifest.
+    pub fn create(dir: &Path, spec: &NumericSetSpec) -> Result<SetWriter, TrainsetError> {
         let manifest = spec.manifest();
         let manifest_path = dir.join(MANIFEST_FILE);
         manifest.validate(&manifest_path)?;
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| TrainsetError::Io { path, source }
-        };
         if manifest_path.exists() {
-            return Err(io(&manifest_path)(std::io::Error::new(
+            return Err(io_error(&manifest_path)(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 "a training set already exists here",
             )));
         }
-        let data_path = dir.join(DATA_FILE);
         let data_dir = dir.join("data");
-        std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
-        let file = File::create_new(&data_path).map_err(io(&data_path))?;
-
+        std::fs::create_dir_all(&data_dir).map_err(io_error(&data_dir))?;
         let mut fields = vec![
             Field::new(&spec.entity_column, DataType::Utf8, false),
             Field::new(&spec.time_column, DataType::Int64, false),
@@ -160,31 +152,43 @@ impl TrainingSetWriter {
         if let Some(id) = &spec.id_column {
             fields.push(Field::new(id, DataType::Utf8, false));
         }
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        Ok(SetWriter {
+            dir: dir.to_path_buf(),
+            manifest,
+            schema: Arc::new(Schema::new(fields)),
+            id_column: spec.id_column.is_some(),
+        })
+    }
+
+    /// Starts part `index` (its data file must not exist yet).
+    pub fn part(&self, index: u32) -> Result<PartWriter, TrainsetError> {
+        let data_path = self.dir.join(format!("data/part-{index:05}.parquet"));
+        let file = File::create_new(&data_path).map_err(io_error(&data_path))?;
+        // No dictionary encoding: the columns are mostly continuous floats, and interning
+        // every value was the writer's largest cost in a build (Snappy still compresses).
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|source| {
-            TrainsetError::Parquet {
-                path: data_path.clone(),
-                source,
-            }
-        })?;
-        Ok(TrainingSetWriter {
-            dir: dir.to_path_buf(),
+        let writer =
+            ArrowWriter::try_new(file, self.schema.clone(), Some(props)).map_err(|source| {
+                TrainsetError::Parquet {
+                    path: data_path.clone(),
+                    source,
+                }
+            })?;
+        Ok(PartWriter {
             data_path,
-            manifest,
-            schema,
+            schema: self.schema.clone(),
             writer,
-            id: spec
+            id: self
                 .id_column
-                .as_ref()
-                .map(|_| StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
+                .then(|| StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16)),
             entity: StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16),
             time: Int64Builder::with_capacity(BATCH_ROWS),
             label: BooleanBuilder::with_capacity(BATCH_ROWS),
-            features: (0..spec.feature_names.len())
+            features: (0..self.manifest.features.len())
                 .map(|_| Float64Builder::with_capacity(BATCH_ROWS))
                 .collect(),
             buffered: 0,
@@ -193,6 +197,59 @@ impl TrainingSetWriter {
         })
     }
 
+    /// Writes the manifest over the finished parts. Refuses a set without rows, which
+    /// [`crate::TrainingSet::load`] would refuse anyway.
+    pub fn finish(
+        self,
+        parts: impl IntoIterator<Item = PartSummary>,
+    ) -> Result<WriteSummary, TrainsetError> {
+        let (mut rows, mut positives) = (0, 0);
+        for p in parts {
+            rows += p.rows;
+            positives += p.positives;
+        }
+        if rows == 0 {
+            return Err(TrainsetError::Empty { path: self.dir });
+        }
+        let manifest_path = self.dir.join(MANIFEST_FILE);
+        let tmp = self.dir.join(format!("{MANIFEST_FILE}.tmp"));
+        let json = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| io_error(&tmp)(std::io::Error::other(e)))?;
+        std::fs::write(&tmp, json).map_err(io_error(&tmp))?;
+        std::fs::rename(&tmp, &manifest_path).map_err(io_error(&manifest_path))?;
+        Ok(WriteSummary {
+            manifest_path,
+            rows,
+            positives,
+        })
+    }
+}
+
+/// Streams the rows of one part into its data file (see [`SetWriter`]).
+pub struct PartWriter {
+    data_path: PathBuf,
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+    id: Option<StringBuilder>,
+    entity: StringBuilder,
+    time: Int64Builder,
+    label: BooleanBuilder,
+    features: Vec<Float64Builder>,
+    buffered: usize,
+    rows: u64,
+    positives: u64,
+}
+
+impl std::fmt::Debug for PartWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartWriter")
+            .field("data_path", &self.data_path)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartWriter {
     /// Appends a row; refuses one without exactly one value per feature.
     pub fn push(&mut self, row: RowRef<'_>) -> Result<(), TrainsetError> {
         if row.features.len() != self.features.len() {
@@ -252,9 +309,8 @@ impl TrainingSetWriter {
             })
     }
 
-    /// Flushes the data file and writes the manifest. Refuses (and removes the data file
-    /// of) a set without rows, which [`crate::TrainingSet::load`] would refuse anyway.
-    pub fn finish(mut self) -> Result<WriteSummary, TrainsetError> {
+    /// Flushes and closes the data file; a part without rows removes its file again.
+    pub fn finish(mut self) -> Result<PartSummary, TrainsetError> {
         self.flush_batch()?;
         let data_path = self.data_path.clone();
         self.writer
@@ -264,25 +320,43 @@ impl TrainingSetWriter {
                 source,
             })?;
         if self.rows == 0 {
-            // Best effort: the error below is what matters.
-            let _ = std::fs::remove_file(&data_path);
-            return Err(TrainsetError::Empty { path: self.dir });
+            std::fs::remove_file(&data_path).map_err(io_error(&data_path))?;
         }
-        let manifest_path = self.dir.join(MANIFEST_FILE);
-        let tmp = self.dir.join(format!("{MANIFEST_FILE}.tmp"));
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| TrainsetError::Io { path, source }
-        };
-        let json = serde_json::to_vec_pretty(&self.manifest)
-            .map_err(|e| io(&tmp)(std::io::Error::other(e)))?;
-        std::fs::write(&tmp, json).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &manifest_path).map_err(io(&manifest_path))?;
-        Ok(WriteSummary {
-            manifest_path,
+        Ok(PartSummary {
+            path: data_path,
             rows: self.rows,
             positives: self.positives,
         })
+    }
+}
+
+/// A set written in one part, `dir/data/part-00000.parquet` ([`DATA_FILE`]); see
+/// [`SetWriter`] for a set written in parallel parts.
+#[derive(Debug)]
+pub struct TrainingSetWriter {
+    set: SetWriter,
+    part: PartWriter,
+}
+
+impl TrainingSetWriter {
+    /// Starts a set in `dir` (created if needed). Refuses an invalid spec and a directory
+    /// that already holds a manifest or a data file.
+    pub fn create(dir: &Path, spec: &NumericSetSpec) -> Result<TrainingSetWriter, TrainsetError> {
+        let set = SetWriter::create(dir, spec)?;
+        let part = set.part(0)?;
+        Ok(TrainingSetWriter { set, part })
+    }
+
+    /// Appends a row; refuses one without exactly one value per feature.
+    pub fn push(&mut self, row: RowRef<'_>) -> Result<(), TrainsetError> {
+        self.part.push(row)
+    }
+
+    /// Flushes the data file and writes the manifest. Refuses (and removes the data file
+    /// of) a set without rows.
+    pub fn finish(self) -> Result<WriteSummary, TrainsetError> {
+        let part = self.part.finish()?;
+        self.set.finish([part])
     }
 }
 

@@ -11,7 +11,7 @@ fn jsonl_parses_back_to_the_stream() {
     let config = faulty(21);
     let ds = generate(&config).expect("generates");
     let dir = tempfile::tempdir().expect("tempdir");
-    write_dataset(&ds, &config, dir.path(), Format::Jsonl, None).expect("writes");
+    write_dataset(&ds, &config, dir.path(), Format::Jsonl, None, 1).expect("writes");
     let transactions = read_transactions(&dir.path().join("transactions.jsonl")).expect("reads");
     let expected: Vec<_> = ds.wire_stream().map(|r| r.to_proto()).collect();
     assert_eq!(transactions, expected);
@@ -39,7 +39,7 @@ fn files_are_byte_identical_for_the_same_seed() {
     for _ in 0..2 {
         let dir = tempfile::tempdir().expect("tempdir");
         let ds = generate(&config).expect("generates");
-        write_dataset(&ds, &config, dir.path(), Format::All, None).expect("writes");
+        write_dataset(&ds, &config, dir.path(), Format::All, None, 1).expect("writes");
         let bytes: Vec<Vec<u8>> = files
             .iter()
             .map(|f| std::fs::read(dir.path().join(f)).expect("file written"))
@@ -56,7 +56,7 @@ fn parquet_and_lake_hold_the_distinct_valid_transactions() {
     let config = faulty(44);
     let ds = generate(&config).expect("generates");
     let dir = tempfile::tempdir().expect("tempdir");
-    let written = write_dataset(&ds, &config, dir.path(), Format::All, None).expect("writes");
+    let written = write_dataset(&ds, &config, dir.path(), Format::All, None, 1).expect("writes");
     let expected = (ds.stats.transactions as usize, ds.labels.len());
     assert_eq!(written.lake_rows, Some(expected));
 
@@ -69,7 +69,7 @@ fn parquet_and_lake_hold_the_distinct_valid_transactions() {
     );
 
     // Writing into a lake that has data would silently skip rows: refused.
-    let err = write_lake(&ds, &dir.path().join("lake")).expect_err("second write");
+    let err = write_lake(&ds, &dir.path().join("lake"), 1).expect_err("second write");
     assert!(matches!(err, OutputError::LakeNotEmpty(_)), "{err}");
     let other = tempfile::tempdir().expect("tempdir");
     let err = write_dataset(
@@ -78,6 +78,7 @@ fn parquet_and_lake_hold_the_distinct_valid_transactions() {
         other.path(),
         Format::All,
         Some(&dir.path().join("lake")),
+        1,
     )
     .expect_err("lake not empty");
     assert!(matches!(err, OutputError::LakeNotEmpty(_)), "{err}");

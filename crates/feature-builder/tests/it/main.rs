@@ -1,7 +1,7 @@
 //! The offline builder over a real lake on disk (Parquet + DataFusion).
 
 use domain::{Channel, Currency, Label, Transaction};
-use feature_builder::{AsOf, BuildError, Row, RowSink};
+use feature_builder::{AsOf, BuildError, PartSink, Row, RowSink};
 use lake::{LakeReader, LakeWriter, Record};
 
 const DAY: i64 = 86_400_000;
@@ -11,6 +11,17 @@ const T0: i64 = 1_763_942_400_000; // 2025-11-24T00:00:00Z
 struct Collect(Vec<(String, i64, Vec<u64>, bool)>);
 
 impl RowSink for Collect {
+    type Part = Collect;
+    fn part(&mut self, _partition: i32) -> Result<Collect, BuildError> {
+        Ok(Collect::default())
+    }
+    fn absorb(&mut self, part: Collect) -> Result<(), BuildError> {
+        self.0.extend(part.0);
+        Ok(())
+    }
+}
+
+impl PartSink for Collect {
     fn push(&mut self, row: Row<'_>) -> Result<(), BuildError> {
         self.0.push((
             row.transaction.transaction_id.clone(),

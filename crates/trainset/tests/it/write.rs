@@ -5,8 +5,8 @@ use std::fs::File;
 use parquet::basic::Compression;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use trainset::{
-    DATA_FILE, Manifest, NumericSetSpec, RowRef, TrainingSet, TrainingSetWriter, TrainsetError,
-    write_numeric,
+    DATA_FILE, Manifest, NumericSetSpec, RowRef, SetWriter, TrainingSet, TrainingSetWriter,
+    TrainsetError, write_numeric,
 };
 
 fn spec(features: &[&str]) -> NumericSetSpec {
@@ -133,4 +133,54 @@ fn writer_refuses_an_invalid_spec() {
         matches!(err, TrainsetError::InvalidManifest { .. }),
         "{err}"
     );
+}
+
+#[test]
+fn parts_written_on_threads_load_as_one_set_sorted_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = SetWriter::create(dir.path(), &spec(&["x"])).unwrap();
+    // Part p holds entity e{p}'s rows at times p, p + 3, p + 6, …; part 2 holds nothing.
+    let parts: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3u32)
+            .map(|p| {
+                let mut part = set.part(p).unwrap();
+                s.spawn(move || {
+                    let entity = format!("e{p}");
+                    for k in 0..if p == 2 { 0 } else { 1_000 } {
+                        let t = i64::from(p) + 3 * k;
+                        part.push(RowRef {
+                            id: "",
+                            entity: &entity,
+                            time_ms: t,
+                            label: k % 10 == 0,
+                            features: &[t as f64],
+                        })
+                        .unwrap();
+                    }
+                    part.finish().unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        parts.iter().map(|p| p.rows).collect::<Vec<_>>(),
+        [1_000, 1_000, 0]
+    );
+    assert!(!parts[2].path.exists(), "an empty part leaves no file");
+    let summary = set.finish(parts).unwrap();
+    assert_eq!((summary.rows, summary.positives), (2_000, 200));
+    let loaded = TrainingSet::load(&summary.manifest_path).unwrap();
+    assert_eq!(loaded.len(), 2_000);
+    assert!(loaded.times_ms().windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(loaded.row(1), [1.0]);
+    assert_eq!(loaded.entities()[1], "e1");
+    // A second part with a taken index is refused.
+    let other = tempfile::tempdir().unwrap();
+    let again = SetWriter::create(other.path(), &spec(&["x"])).unwrap();
+    again.part(0).unwrap();
+    assert!(matches!(
+        again.part(0).unwrap_err(),
+        TrainsetError::Io { .. }
+    ));
 }

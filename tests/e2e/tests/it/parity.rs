@@ -21,7 +21,7 @@ use bus::{Consumer, KafkaConfig, Producer, topics};
 use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::record_batch::RecordBatch;
 use e2e::{Service, Stack, now_ms};
-use feature_builder::{AsOf, BuildError, Row, RowSink};
+use feature_builder::{AsOf, BuildError, PartSink, Row, RowSink};
 use online_store::{OnlineStore, RedisConfig};
 use proto::v1;
 use proto::v1::ingest_service_client::IngestServiceClient;
@@ -187,6 +187,20 @@ struct Collect {
 }
 
 impl RowSink for Collect {
+    type Part = Collect;
+    fn part(&mut self, _partition: i32) -> Result<Collect, BuildError> {
+        Ok(Collect {
+            prefix: self.prefix.clone(),
+            rows: HashMap::new(),
+        })
+    }
+    fn absorb(&mut self, part: Collect) -> Result<(), BuildError> {
+        self.rows.extend(part.rows);
+        Ok(())
+    }
+}
+
+impl PartSink for Collect {
     fn push(&mut self, row: Row<'_>) -> Result<(), BuildError> {
         if row.transaction.transaction_id.starts_with(&self.prefix) {
             self.rows
