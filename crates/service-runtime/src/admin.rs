@@ -6,20 +6,32 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Whether the service is ready to take traffic (flipped off first on shutdown).
-#[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+/// Whether the service is ready to take traffic (flipped off first on shutdown). Watchable:
+/// the gRPC health service follows it (see [`crate::grpc::serve_service`]), so `/readyz`,
+/// Kubernetes' gRPC probes and the smoke check all read the same truth.
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
 
 impl Readiness {
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
+        self.0
+            .send_if_modified(|r| std::mem::replace(r, ready) != ready);
     }
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        *self.0.borrow()
+    }
+    /// A receiver that sees every change from now on (and the current value).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.0.subscribe()
     }
 }
 

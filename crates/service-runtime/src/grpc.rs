@@ -81,6 +81,11 @@ pub enum ServeError {
 /// Serves a service's `routes` with the standard services (health, reflection listing
 /// `services`) until `stop`. When `ready_now`, readiness is set at once (services that must wait
 /// for something, e.g. a model, set it themselves); it is cleared when serving ends.
+///
+/// `grpc.health.v1` follows readiness, for the whole server (`""`) and for each name in
+/// `services`: NOT_SERVING until ready (an inference slot without a verified model), SERVING
+/// while ready, NOT_SERVING again when readiness drops or shutdown starts. So a Kubernetes
+/// gRPC probe, the smoke check and a blue/green switch see what `/readyz` says.
 pub async fn serve_service(
     listener: tokio::net::TcpListener,
     cfg: &crate::ServerConfig,
@@ -91,6 +96,21 @@ pub async fn serve_service(
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<(), ServeError> {
     let health = add_standard_services(&mut routes, services)?;
+    let names: Vec<String> = std::iter::once(String::new())
+        .chain(services.iter().map(|s| (*s).to_owned()))
+        .collect();
+    // Set before the listener serves, so no probe ever sees a status readiness did not give.
+    follow(&health, &names, readiness.get()).await;
+    let mut changes = readiness.subscribe();
+    let follower = {
+        let health = health.clone();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let ready = *changes.borrow_and_update();
+                follow(&health, &names, ready).await;
+            }
+        })
+    };
     if ready_now {
         readiness.set(true);
     }
@@ -105,5 +125,99 @@ pub async fn serve_service(
     };
     let (served, ()) = tokio::join!(serve(listener, cfg, routes, health, stop), not_ready);
     readiness.set(false);
+    follower.abort();
     Ok(served?)
+}
+
+async fn follow(health: &HealthReporter, names: &[String], ready: bool) {
+    let status = if ready {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    for name in names {
+        health.set_service_status(name, status).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    async fn status(client: &mut HealthClient<tonic::transport::Channel>, name: &str) -> i32 {
+        client
+            .check(HealthCheckRequest {
+                service: name.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .unwrap_or_else(|s| panic!("health check of {name:?}: {s}"))
+    }
+
+    /// Polls until both the server and the service report `want` (the follower is a task).
+    async fn until(client: &mut HealthClient<tonic::transport::Channel>, want: ServingStatus) {
+        for _ in 0..200 {
+            if status(client, "").await == want as i32
+                && status(client, "vigil.v1.Test").await == want as i32
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("health never reported {want:?}");
+    }
+
+    #[tokio::test]
+    async fn grpc_health_follows_readiness_for_the_server_and_each_service() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = crate::ServerConfig {
+            grpc_addr: addr,
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            shutdown_timeout_secs: 5,
+            request_timeout_ms: 2_000,
+            concurrency_limit: 16,
+        };
+        let readiness = crate::admin::Readiness::default();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = {
+            let (readiness, stop) = (readiness.clone(), stop.clone());
+            tokio::spawn(async move {
+                serve_service(
+                    listener,
+                    &cfg,
+                    RoutesBuilder::default(),
+                    &["vigil.v1.Test"],
+                    &readiness,
+                    false,
+                    stop,
+                )
+                .await
+            })
+        };
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HealthClient::new(channel);
+        // Not ready (e.g. no model yet): NOT_SERVING, and the service name is known.
+        assert_eq!(
+            status(&mut client, "").await,
+            ServingStatus::NotServing as i32
+        );
+        assert_eq!(
+            status(&mut client, "vigil.v1.Test").await,
+            ServingStatus::NotServing as i32
+        );
+        readiness.set(true);
+        until(&mut client, ServingStatus::Serving).await;
+        readiness.set(false);
+        until(&mut client, ServingStatus::NotServing).await;
+        stop.cancel();
+        server.await.unwrap().unwrap();
+    }
 }
