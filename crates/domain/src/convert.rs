@@ -4,7 +4,7 @@
 use crate::{
     AccountType, Channel, Currency, GeoPoint, Label, Transaction, UserProfile, ValidationError,
 };
-use proto::time::{from_unix_ms, to_unix_ms};
+use proto::time::{checked_unix_ms, from_unix_ms};
 use proto::v1;
 
 const MAX_ID_LEN: usize = 128;
@@ -37,7 +37,8 @@ fn time(
     if !(0..1_000_000_000).contains(&ts.nanos) {
         return Err(ValidationError::new(field, "nanos out of range"));
     }
-    let ms = to_unix_ms(ts);
+    let ms = checked_unix_ms(ts)
+        .ok_or_else(|| ValidationError::new(field, "seconds out of range (years 0001 to 9999)"))?;
     if ms < EARLIEST_EVENT_MS {
         return Err(ValidationError::new(field, "is before 2000-01-01"));
     }
@@ -241,8 +242,8 @@ pub fn profile_from_proto(p: &v1::UserProfile) -> Result<UserProfile, Validation
         .account_opened_at
         .as_ref()
         .ok_or_else(|| ValidationError::new("account_opened_at", "is required"))?;
-    let account_opened_ms = to_unix_ms(opened);
-    if !(0..1_000_000_000).contains(&opened.nanos) || account_opened_ms < EARLIEST_ACCOUNT_MS {
+    let account_opened_ms = checked_unix_ms(opened).unwrap_or(i64::MIN);
+    if account_opened_ms < EARLIEST_ACCOUNT_MS {
         return Err(ValidationError::new(
             "account_opened_at",
             "must be a valid time after 1900-01-01",
@@ -349,6 +350,16 @@ mod tests {
             (
                 "event_time",
                 Box::new(|t| t.event_time = Some(from_unix_ms(0))),
+            ),
+            // Seconds whose milliseconds overflow an i64: refused, never wrapped or panicking.
+            (
+                "event_time",
+                Box::new(|t| {
+                    t.event_time = Some(proto::prost_types::Timestamp {
+                        seconds: i64::MAX,
+                        nanos: 0,
+                    })
+                }),
             ),
         ];
         for (field, mutate) in cases {

@@ -29,9 +29,27 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub mod time {
     use prost_types::Timestamp;
 
-    /// Milliseconds since the unix epoch of a timestamp.
+    /// The range `google.protobuf.Timestamp` allows: 0001-01-01T00:00:00Z ..=
+    /// 9999-12-31T23:59:59Z, in seconds.
+    pub const SECONDS_RANGE: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+    /// Milliseconds since the unix epoch of a timestamp from a client: `None` unless its
+    /// seconds are in [`SECONDS_RANGE`] and its nanos in `0..1e9` (so the arithmetic can
+    /// neither overflow nor wrap, whatever a client sends).
+    pub fn checked_unix_ms(ts: &Timestamp) -> Option<i64> {
+        if !SECONDS_RANGE.contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos) {
+            return None;
+        }
+        Some(ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000)
+    }
+
+    /// Milliseconds since the unix epoch of a timestamp the platform wrote itself;
+    /// saturating, so even a corrupt value cannot panic or wrap (validate client input with
+    /// [`checked_unix_ms`]).
     pub fn to_unix_ms(ts: &Timestamp) -> i64 {
-        ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+        ts.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(ts.nanos) / 1_000_000)
     }
 
     /// A timestamp from milliseconds since the unix epoch.
@@ -53,6 +71,22 @@ pub mod time {
             }
             assert_eq!(from_unix_ms(-1).seconds, -1);
             assert_eq!(from_unix_ms(-1).nanos, 999_000_000);
+        }
+
+        #[test]
+        fn client_timestamps_out_of_range_are_refused_not_wrapped() {
+            let ts = |seconds, nanos| Timestamp { seconds, nanos };
+            assert_eq!(checked_unix_ms(&ts(i64::MAX, 0)), None);
+            assert_eq!(checked_unix_ms(&ts(i64::MIN, 0)), None);
+            assert_eq!(checked_unix_ms(&ts(253_402_300_800, 0)), None);
+            assert_eq!(checked_unix_ms(&ts(0, -1)), None);
+            assert_eq!(checked_unix_ms(&ts(0, 1_000_000_000)), None);
+            assert_eq!(
+                checked_unix_ms(&ts(253_402_300_799, 999_999_999)),
+                Some(253_402_300_799_999)
+            );
+            assert_eq!(checked_unix_ms(&ts(1, 5_000_000)), Some(1_005));
+            assert_eq!(to_unix_ms(&ts(i64::MAX, 999_999_999)), i64::MAX);
         }
     }
 }
