@@ -45,8 +45,13 @@ fn time(
     Ok(ms)
 }
 
+/// An ISO 3166-1 alpha-2 code the standard assigns (the `iso_country` crate's list, not any
+/// two capital letters).
 fn country_code(field: &'static str, value: &str) -> Result<String, ValidationError> {
-    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+    if value.len() != 2
+        || !value.bytes().all(|b| b.is_ascii_uppercase())
+        || value.parse::<iso_currency::Country>().is_err()
+    {
         return Err(ValidationError::new(
             field,
             format!(
@@ -337,6 +342,12 @@ mod tests {
             ("channel", Box::new(|t| t.channel = 0)),
             ("channel", Box::new(|t| t.channel = 42)),
             ("country", Box::new(|t| t.country = "France".into())),
+            // Two capital letters ISO 3166 does not assign.
+            ("country", Box::new(|t| t.country = "ZZ".into())),
+            (
+                "amount.currency",
+                Box::new(|t| t.amount.as_mut().unwrap().currency = "ABC".into()),
+            ),
             (
                 "geo.lat",
                 Box::new(|t| {

@@ -9,7 +9,7 @@
 pub mod convert;
 mod money;
 
-pub use money::{Currency, currency_exponent};
+pub use money::Currency;
 
 use serde::{Deserialize, Serialize};
 
