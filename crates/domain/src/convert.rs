@@ -8,6 +8,10 @@ use proto::time::{checked_unix_ms, from_unix_ms};
 use proto::v1;
 
 const MAX_ID_LEN: usize = 128;
+/// The largest amount accepted, in major units: a trillion, beyond any card or account
+/// transaction, and small enough that amounts in 10⁻⁴ units (`features::amount_units`) and
+/// their window sums stay far from `i64` overflow.
+const MAX_AMOUNT_MAJOR: i64 = 1_000_000_000_000;
 /// 2000-01-01T00:00:00Z: anything earlier is a client bug, not a late event.
 const EARLIEST_EVENT_MS: i64 = 946_684_800_000;
 /// 1900-01-01T00:00:00Z: the floor for account opening dates.
@@ -92,10 +96,21 @@ pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, Valida
             "amount.currency",
             format!(
                 "must be an ISO-4217 code like EUR, got {:?}",
-                amount.currency
+                truncated(&amount.currency)
             ),
         )
     })?;
+    let max_minor = MAX_AMOUNT_MAJOR.saturating_mul(10i64.pow(u32::from(currency.exponent())));
+    if amount.minor_units > max_minor {
+        return Err(ValidationError::new(
+            "amount.minor_units",
+            format!(
+                "must be at most {MAX_AMOUNT_MAJOR} {} ({max_minor} minor units), got {}",
+                currency.as_str(),
+                amount.minor_units
+            ),
+        ));
+    }
     let merchant_id = id("merchant_id", &t.merchant_id)?;
     let mcc = &t.merchant_category;
     if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) {
@@ -318,6 +333,27 @@ mod tests {
         assert_eq!(transaction_to_proto(&domain), wire);
     }
 
+    #[test]
+    fn amounts_are_bounded_by_a_trillion_major_units_per_currency_exponent() {
+        let with = |currency: &str, minor_units: i64| {
+            let mut t = valid();
+            let a = t.amount.as_mut().unwrap();
+            a.currency = currency.into();
+            a.minor_units = minor_units;
+            transaction_from_proto(&t)
+        };
+        assert!(with("EUR", 100_000_000_000_000).is_ok());
+        assert_eq!(
+            with("EUR", 100_000_000_000_001).unwrap_err().field,
+            "amount.minor_units"
+        );
+        assert!(with("JPY", 1_000_000_000_000).is_ok());
+        assert!(with("JPY", 1_000_000_000_001).is_err());
+        // A very long currency is echoed truncated, not whole.
+        let err = with(&"X".repeat(10_000), 100).unwrap_err();
+        assert!(err.to_string().len() < 200, "{err}");
+    }
+
     type Mutation = Box<dyn Fn(&mut v1::Transaction)>;
 
     #[test]
@@ -347,6 +383,10 @@ mod tests {
             (
                 "amount.currency",
                 Box::new(|t| t.amount.as_mut().unwrap().currency = "ABC".into()),
+            ),
+            (
+                "amount.minor_units",
+                Box::new(|t| t.amount.as_mut().unwrap().minor_units = i64::MAX),
             ),
             (
                 "geo.lat",
