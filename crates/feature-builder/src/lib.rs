@@ -35,7 +35,7 @@
 //! cut-off is ever read, so a model built at time T cannot learn from the future.
 
 use datafusion::physical_plan::SendableRecordBatchStream;
-use domain::{Label, Transaction};
+use domain::Transaction;
 use features::{Applied, MemoryStates, MerchantState, ProfileHistory, StateMap, UserState};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -279,15 +279,7 @@ async fn state_pass(reader: &lake::LakeReader, as_of: AsOf) -> Result<StatePass,
                 && !k.used.swap(true, Ordering::Relaxed)
             {
                 for &reported_at_ms in &k.fraud_reports {
-                    let report = Label {
-                        transaction_id: t.transaction_id.clone(),
-                        user_id: t.user_id.clone(),
-                        is_fraud: true,
-                        reported_at_ms,
-                        event_time_ms: t.event_time_ms,
-                        merchant_id: t.merchant_id.clone(),
-                    };
-                    features::on_label(&mut p.states, &t.merchant_id, &report);
+                    features::on_fraud_report(&mut p.states, &t.merchant_id, reported_at_ms);
                     p.summary.fraud_reports += 1;
                 }
             }
@@ -418,10 +410,20 @@ pub async fn build<K: RowSink>(
         }
     })
     .await?;
+    let mut filled = Vec::with_capacity(done.len());
     for pass in done {
         summary.add_partition(&pass.summary);
-        sink.absorb(pass.sink)?;
+        filled.push(pass.sink);
     }
+    // Absorbing may finish files (the training set's last row groups): off the async workers.
+    let sink = tokio::task::spawn_blocking(move || -> Result<K, BuildError> {
+        for part in filled {
+            sink.absorb(part)?;
+        }
+        Ok(sink)
+    })
+    .await
+    .map_err(|e| BuildError::Worker(e.to_string()))??;
     Ok((sink, summary))
 }
 

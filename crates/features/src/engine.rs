@@ -429,7 +429,18 @@ pub fn on_label<S: States + ?Sized>(
     if !label.is_fraud {
         return MerchantDelta::default();
     }
-    let delta = MerchantDelta::fraud_report(label.reported_at_ms);
+    on_fraud_report(states, merchant_id, label.reported_at_ms)
+}
+
+/// Counts one fraud report for `merchant_id` at `reported_at_ms` (what [`on_label`] does for
+/// a fraud label): for callers that hold only the report's time, such as the offline
+/// builder, which need not build a whole `Label` per report.
+pub fn on_fraud_report<S: States + ?Sized>(
+    states: &mut S,
+    merchant_id: &str,
+    reported_at_ms: i64,
+) -> MerchantDelta {
+    let delta = MerchantDelta::fraud_report(reported_at_ms);
     states.merchant(merchant_id).apply(&delta);
     delta
 }

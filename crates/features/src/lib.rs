@@ -27,8 +27,8 @@ mod user;
 
 pub use engine::{
     Applied, Entities, MemoryStates, StateMap, States, amount_units, cold_vector, fold_transaction,
-    on_label, on_profile, on_transaction, on_transaction_read_merchant, serving_time,
-    user_aggregates_at, vector, vector_at,
+    on_fraud_report, on_label, on_profile, on_transaction, on_transaction_read_merchant,
+    serving_time, user_aggregates_at, vector, vector_at,
 };
 pub use merchant::{Counter, CounterKey, MerchantDelta, MerchantState};
 pub use profile::{MAX_PROFILE_VERSIONS, ProfileHistory};

@@ -144,21 +144,6 @@ impl LakeReader {
         .await
     }
 
-    /// Transactions with `event_time <= until_ms`, in `(kafka_partition, kafka_offset)` order
-    /// — every user's arrival order, since the topic is keyed by user — as a stream of record
-    /// batches (convert with [`batch::transactions_from_batch`]). Not de-duplicated: the
-    /// feature engine does that exactly as the speed layer does.
-    pub async fn transactions_in_arrival_order(
-        &self,
-        until_ms: i64,
-    ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, LakeError> {
-        let filter = Self::event_time_filter(until_ms)?;
-        let query = format!(
-            "SELECT * FROM transactions WHERE {filter} ORDER BY kafka_partition, kafka_offset"
-        );
-        Ok(self.ctx.sql(&query).await?.execute_stream().await?)
-    }
-
     /// The Kafka partitions holding transactions with `event_time <= until_ms`, ascending.
     pub async fn transaction_partitions(&self, until_ms: i64) -> Result<Vec<i32>, LakeError> {
         let filter = Self::event_time_filter(until_ms)?;
@@ -207,25 +192,6 @@ impl LakeReader {
         Ok(format!(
             "{EVENT_DATE} <= '{day}' AND CAST(event_time AS BIGINT) <= {until_ms}"
         ))
-    }
-
-    /// Every label record reported at or before `until_ms` (not de-duplicated), ordered by
-    /// (reported_at, kafka_partition, kafka_offset).
-    pub async fn labels_reported_by(&self, until_ms: i64) -> Result<Vec<Label>, LakeError> {
-        let batches = self
-            .sql(&format!(
-                "SELECT * FROM labels WHERE CAST(reported_at AS BIGINT) <= {until_ms} \
-                 ORDER BY reported_at, kafka_partition, kafka_offset"
-            ))
-            .await?;
-        blocking(&self.root, move || {
-            let mut labels = Vec::new();
-            for batch in &batches {
-                labels.extend(batch::labels_from_batch(batch)?);
-            }
-            Ok(labels)
-        })
-        .await
     }
 
     /// The verdict of every label record reported at or before `until_ms`, in no particular
