@@ -20,6 +20,9 @@ pub struct KafkaConfig {
     pub partitions: i32,
     #[serde(default = "default_replication")]
     pub replication_factor: i32,
+    /// How consumer loops retry and when they quarantine (`[kafka.retry]`).
+    #[serde(default)]
+    pub retry: crate::RetryPolicy,
 }
 
 fn default_partitions() -> i32 {
@@ -38,6 +41,7 @@ impl KafkaConfig {
             session_timeout_ms: None,
             partitions: default_partitions(),
             replication_factor: default_replication(),
+            retry: crate::RetryPolicy::default(),
         }
     }
 

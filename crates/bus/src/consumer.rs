@@ -63,6 +63,8 @@ impl Delivery {
 /// A consumer-group member with manual offset commits.
 pub struct Consumer {
     inner: StreamConsumer,
+    /// The next offset of every (topic, partition) committed so far, for the final commit.
+    committed: std::sync::Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -87,7 +89,10 @@ impl Consumer {
             .set("max.poll.interval.ms", "300000")
             .create()?;
         inner.subscribe(topics)?;
-        Ok(Consumer { inner })
+        Ok(Consumer {
+            inner,
+            committed: std::sync::Mutex::default(),
+        })
     }
 
     /// Waits for at least one message, then gathers more for up to `linger` or `max` messages.
@@ -128,62 +133,49 @@ impl Consumer {
             tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
         }
         self.inner.commit(&tpl, CommitMode::Async)?;
+        let mut committed = self
+            .committed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for e in tpl.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                committed.insert((e.topic().to_owned(), e.partition()), o);
+            }
+        }
         Ok(())
     }
-}
 
-/// The future of processing one batch (boxed: one allocation per batch, not per message).
-pub type BatchFuture<'a, E> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), E>> + Send + 'a>>;
+    /// The partitions of `topic` currently assigned to this member.
+    pub fn assigned(&self, topic: &str) -> Result<Vec<i32>, BusError> {
+        Ok(self
+            .inner
+            .assignment()?
+            .elements_for_topic(topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect())
+    }
 
-/// Runs the standard consumer loop until `stop`: take a batch, hand it to `process` — retried
-/// whole with capped exponential backoff until it succeeds (every Vigil consumer's processing
-/// is idempotent, so a retry is safe and a failed batch is never skipped) — then commit its
-/// offsets as a resume hint. On `stop`, an unfinished batch is left uncommitted and will be
-/// redelivered after restart.
-pub async fn run_batches<'s, E: std::fmt::Display>(
-    name: &'static str,
-    consumer: &Consumer,
-    max: usize,
-    linger: Duration,
-    stop: &tokio_util::sync::CancellationToken,
-    on_retry: impl Fn(),
-    mut process: impl FnMut(std::sync::Arc<[Delivery]>) -> BatchFuture<'s, E>,
-) {
-    loop {
-        let batch = tokio::select! {
-            () = stop.cancelled() => break,
-            b = consumer.next_batch(max, linger) => b,
-        };
-        let batch: std::sync::Arc<[Delivery]> = match batch {
-            Ok(b) => b.into(),
-            Err(error) => {
-                tracing::warn!(%error, consumer = name, "consume failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match process(batch.clone()).await {
-                Ok(()) => break,
-                Err(error) => {
-                    on_retry();
-                    tracing::warn!(%error, consumer = name, ?delay, "batch failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = stop.cancelled() => {
-                            tracing::info!(consumer = name, "stopped with a batch unapplied; it will be redelivered");
-                            return;
-                        }
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(5));
+    /// Commits synchronously what [`Self::commit`] committed asynchronously, for the
+    /// partitions still assigned (graceful shutdown: the last async commit may not have
+    /// reached the broker, and a partition already handed to another member is not rewound).
+    pub fn commit_final(&self) -> Result<(), BusError> {
+        let assigned = self.inner.assignment()?;
+        let mut tpl = TopicPartitionList::new();
+        {
+            let committed = self
+                .committed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for ((topic, partition), offset) in committed.iter() {
+                if assigned.find_partition(topic, *partition).is_some() {
+                    tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
                 }
             }
         }
-        if let Err(error) = consumer.commit(&batch) {
-            tracing::warn!(%error, consumer = name, "offset commit failed (resume hint only)");
+        if tpl.count() > 0 {
+            self.inner.commit(&tpl, CommitMode::Sync)?;
         }
+        Ok(())
     }
-    tracing::info!(consumer = name, "consumer stopped");
 }

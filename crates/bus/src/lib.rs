@@ -7,6 +7,9 @@
 //!   returns only once the broker acknowledged it. W3C trace context travels in headers.
 //! * [`Consumer`] — a consumer-group member that hands out batches of [`Delivery`]s and
 //!   commits offsets only when asked, after the caller has made its own state durable.
+//! * [`BatchLoop`] — the standard consumer loop: retries a dependency's failures with
+//!   back-off (holding readiness back while they last), quarantines a record that keeps
+//!   failing on its own, commits a final time on shutdown.
 //!
 //! Delivery is at-least-once. Consumers are made effectively-once by the caller storing the
 //! next offset per partition atomically with its state and skipping anything below it
@@ -16,13 +19,15 @@
 //! Broker-specific workarounds (tansu) live here, behind [`KafkaConfig::tansu_compat`].
 
 pub mod admin;
+mod batches;
 mod config;
 mod consumer;
 mod producer;
 pub mod topics;
 
+pub use batches::{BatchFuture, BatchLoop, Failure, LoopMetrics, RetryPolicy, StageMetrics};
 pub use config::KafkaConfig;
-pub use consumer::{BatchFuture, Consumer, Delivery, run_batches};
+pub use consumer::{Consumer, Delivery};
 pub use producer::Producer;
 
 /// Errors of the bus.
@@ -43,4 +48,34 @@ pub enum BusError {
         #[source]
         source: proto::prost::DecodeError,
     },
+}
+
+impl BusError {
+    /// Whether retrying can succeed: everything but a record the broker refuses for itself
+    /// (too large, invalid) or a payload that does not decode.
+    pub fn is_transient(&self) -> bool {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
+        match self {
+            BusError::Kafka(KafkaError::MessageProduction(
+                C::MessageSizeTooLarge
+                | C::InvalidRecord
+                | C::InvalidMessage
+                | C::InvalidMessageSize,
+            ))
+            | BusError::Decode { .. } => false,
+            BusError::Kafka(_) | BusError::CreateTopic { .. } | BusError::Task(_) => true,
+        }
+    }
+}
+
+impl Failure for BusError {
+    fn is_transient(&self) -> bool {
+        BusError::is_transient(self)
+    }
+    fn field(&self) -> &'static str {
+        match self {
+            BusError::Decode { .. } => "payload",
+            _ => "",
+        }
+    }
 }

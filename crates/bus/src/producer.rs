@@ -1,4 +1,4 @@
-use crate::{BusError, KafkaConfig, topics};
+use crate::{BusError, Delivery, KafkaConfig, topics};
 use proto::prost::Message;
 use proto::v1::QuarantineRecord;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -80,10 +80,12 @@ impl Producer {
         futures::future::try_join_all(sends).await
     }
 
-    /// Publishes a record that failed validation or decoding, with the reason, to the
-    /// quarantine topic.
+    /// Publishes a record that failed validation at `stage` before reaching a topic (ingest),
+    /// with the reason, to the quarantine topic.
+    #[allow(clippy::too_many_arguments)]
     pub async fn quarantine(
         &self,
+        stage: &str,
         source_topic: &str,
         key: &str,
         payload: Vec<u8>,
@@ -97,7 +99,36 @@ impl Producer {
             payload,
             quarantined_at: Some(proto::time::from_unix_ms(now_ms)),
             field: field.to_owned(),
+            stage: stage.to_owned(),
+            source_partition: -1,
+            source_offset: -1,
         };
+        self.send(topics::QUARANTINE, key, &record)
+            .await
+            .map(|_| ())
+    }
+
+    /// Publishes a consumed record that `stage` cannot process, with the field at fault
+    /// (`""` when unknown) and the reason, to the quarantine topic.
+    pub async fn quarantine_delivery(
+        &self,
+        d: &Delivery,
+        stage: &str,
+        field: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), BusError> {
+        let record = QuarantineRecord {
+            source_topic: d.topic.clone(),
+            reason: reason.to_owned(),
+            payload: d.payload.clone(),
+            quarantined_at: Some(proto::time::from_unix_ms(now_ms)),
+            field: field.to_owned(),
+            stage: stage.to_owned(),
+            source_partition: d.partition,
+            source_offset: d.offset,
+        };
+        let key = d.key.as_deref().unwrap_or_default();
         self.send(topics::QUARANTINE, key, &record)
             .await
             .map(|_| ())

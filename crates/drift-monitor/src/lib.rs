@@ -230,15 +230,28 @@ async fn follow_alias(
     }
 }
 
-async fn consume(consumer: Consumer, window: Shared, stop: CancellationToken) {
+struct ConsumeLoop {
+    consumer: Consumer,
+    producer: Producer,
+    policy: bus::RetryPolicy,
+    health: service_runtime::admin::Component,
+    metrics: bus::StageMetrics,
+}
+
+async fn consume(l: ConsumeLoop, window: Shared, stop: CancellationToken) {
     // The window is in memory: committed offsets only say where to resume after a restart.
-    bus::run_batches(
-        "drift-monitor",
-        &consumer,
-        1_000,
-        Duration::from_millis(50),
+    bus::BatchLoop {
+        stage: "drift-monitor",
+        consumer: &l.consumer,
+        max: 1_000,
+        linger: Duration::from_millis(50),
+        policy: l.policy,
+        quarantine: &l.producer,
+        health: l.health,
+        metrics: l.metrics,
+    }
+    .run(
         &stop,
-        || (),
         |batch| -> bus::BatchFuture<'_, std::convert::Infallible> {
             apply_scores(&window, &batch);
             Box::pin(async { Ok(()) })
@@ -333,10 +346,17 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         &d.consumer_group,
         &[topics::SCORES, topics::FEATURES],
     )?;
+    let producer = Producer::new(&cfg.kafka, "vigil-drift-monitor")?;
+    let consume_loop = ConsumeLoop {
+        consumer,
+        producer: producer.clone(),
+        policy: cfg.kafka.retry,
+        health: ctx.readiness.component("drift-monitor"),
+        metrics: bus::LoopMetrics::register(&ctx.metrics)?.stage("drift-monitor"),
+    };
     ctx.shutdown
         .tasks
-        .spawn(consume(consumer, window.clone(), stop.clone()));
-    let producer = Producer::new(&cfg.kafka, "vigil-drift-monitor")?;
+        .spawn(consume(consume_loop, window.clone(), stop.clone()));
     ctx.shutdown.tasks.spawn(publish(
         producer,
         window.clone(),

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) struct LakeWriterLoop {
     consumer: Consumer,
+    producer: bus::Producer,
+    retry: bus::RetryPolicy,
     lake: Arc<LakeWriter>,
     metrics: Metrics,
     batch_max: usize,
@@ -30,10 +32,21 @@ enum WriteError {
     Join(#[from] tokio::task::JoinError),
 }
 
+impl bus::Failure for WriteError {
+    fn is_transient(&self) -> bool {
+        match self {
+            WriteError::Lake(e) => e.is_transient(),
+            // A panic while writing: the record's own, most likely.
+            WriteError::Join(_) => false,
+        }
+    }
+}
+
 impl LakeWriterLoop {
     pub(crate) fn new(
         cfg: &Config,
         lake: Arc<LakeWriter>,
+        producer: bus::Producer,
         metrics: Metrics,
     ) -> Result<Self, BusError> {
         let s = &cfg.feature_service;
@@ -43,6 +56,8 @@ impl LakeWriterLoop {
                 &s.lake_group,
                 &[topics::TRANSACTIONS, topics::LABELS, topics::PROFILES],
             )?,
+            producer,
+            retry: cfg.kafka.retry,
             lake,
             metrics,
             batch_max: s.lake_batch_max,
@@ -51,18 +66,26 @@ impl LakeWriterLoop {
         })
     }
 
-    pub(crate) async fn run(self, stop: CancellationToken) {
-        let retries = self.metrics.retries.with_label_values(&["lake"]);
+    pub(crate) async fn run(
+        self,
+        health: service_runtime::admin::Component,
+        loops: &bus::LoopMetrics,
+        stop: CancellationToken,
+    ) {
         let this = &self;
-        bus::run_batches(
-            "lake-writer",
-            &self.consumer,
-            self.batch_max,
-            self.linger,
-            &stop,
-            || retries.inc(),
-            move |batch| Box::pin(async move { this.write(&batch).await }),
-        )
+        bus::BatchLoop {
+            stage: "lake-writer",
+            consumer: &self.consumer,
+            max: self.batch_max,
+            linger: self.linger,
+            policy: self.retry,
+            quarantine: &self.producer,
+            health,
+            metrics: loops.stage("lake-writer"),
+        }
+        .run(&stop, move |batch| {
+            Box::pin(async move { this.write(&batch).await })
+        })
         .await;
     }
 

@@ -66,12 +66,24 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let lake = Arc::new(lake::LakeWriter::open(cfg.lake.path.clone())?);
     let producer = bus::Producer::new(&cfg.kafka, "vigil-feature-service")?;
 
+    let loops = bus::LoopMetrics::register(&ctx.metrics)?;
     let speed = speed::SpeedLayer::new(&cfg, store.clone(), producer.clone(), metrics.clone())?;
-    let stop = ctx.shutdown.stop_intake.clone();
-    ctx.shutdown.tasks.spawn(speed.run(stop));
-    let writer = lake_writer::LakeWriterLoop::new(&cfg, lake, metrics.clone())?;
-    let stop = ctx.shutdown.stop_intake.clone();
-    ctx.shutdown.tasks.spawn(writer.run(stop));
+    let (stop, health, l) = (
+        ctx.shutdown.stop_intake.clone(),
+        ctx.readiness.component("speed-layer"),
+        loops.clone(),
+    );
+    ctx.shutdown
+        .tasks
+        .spawn(async move { speed.run(health, &l, stop).await });
+    let writer = lake_writer::LakeWriterLoop::new(&cfg, lake, producer, metrics.clone())?;
+    let (stop, health) = (
+        ctx.shutdown.stop_intake.clone(),
+        ctx.readiness.component("lake-writer"),
+    );
+    ctx.shutdown
+        .tasks
+        .spawn(async move { writer.run(health, &loops, stop).await });
 
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(FeatureServiceServer::new(api::Api::new(

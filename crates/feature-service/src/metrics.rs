@@ -19,7 +19,6 @@ pub(crate) struct Metrics {
     pub(crate) skipped: IntCounterVec,
     pub(crate) lake_rows: IntCounterVec,
     pub(crate) batch_seconds: Histogram,
-    pub(crate) retries: IntCounterVec,
     pub(crate) labels: IntCounterVec,
     pub(crate) profiles: IntCounterVec,
 }
@@ -48,13 +47,6 @@ impl Metrics {
             )
             .buckets(prometheus::exponential_buckets(0.001, 2.0, 14)?),
         )?;
-        let retries = IntCounterVec::new(
-            Opts::new(
-                "features_batch_retries_total",
-                "Batches retried after an error",
-            ),
-            &["loop"],
-        )?;
         let labels = IntCounterVec::new(
             Opts::new(
                 "features_labels_total",
@@ -69,7 +61,7 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
-        for c in [&skipped, &lake_rows, &retries, &labels, &profiles] {
+        for c in [&skipped, &lake_rows, &labels, &profiles] {
             r.register(Box::new(c.clone()))?;
         }
         r.register(Box::new(applied.clone()))?;
@@ -79,7 +71,6 @@ impl Metrics {
             skipped,
             lake_rows,
             batch_seconds,
-            retries,
             labels,
             profiles,
         })

@@ -12,12 +12,19 @@
 //!    of just before it and is folded into its user and merchant; a fraud label becomes
 //!    increments of its merchant's report counters at its `reported_at`; a profile version
 //!    joins its user's history (read by the user's transactions dated from its `valid_from`);
-//! 4. vectors are published, then user states, profile histories, merchant increments
-//!    (`HINCRBY`, commutative, so other instances may update the same merchant) and the next
-//!    offsets of the three topics are committed in one `MULTI`/`EXEC`.
+//! 4. user states, profile histories, merchant increments (`HINCRBY`, commutative, so other
+//!    instances may update the same merchant), the next offsets of the three topics *and the
+//!    batch's vectors* (an outbox per transactions partition) are committed in one
+//!    `MULTI`/`EXEC`; then the vectors are published and the outbox cleared.
 //!
-//! A retried batch re-reads the offsets, so nothing is applied twice; the vectors of a batch
-//! that failed after publishing are republished identically (consumers key on the id).
+//! A retried batch re-reads the offsets, so nothing is applied twice, and it never computes
+//! or publishes its vectors again: they are in the outbox, which every batch first publishes
+//! (for the partitions this instance is assigned) if a failure or a crash left it there. A
+//! vector is published twice only if the process dies, or the broker fails part of a
+//! publish, between publishing and clearing the outbox.
+//!
+//! Failures are classified for [`bus::BatchLoop`]: Redis or the broker unavailable are
+//! retried until they recover; a record whose stored state cannot be read is quarantined.
 
 use crate::config::Config;
 use crate::metrics::{
@@ -37,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) struct SpeedLayer {
     consumer: Consumer,
+    retry: bus::RetryPolicy,
     store: OnlineStore,
     producer: Producer,
     metrics: Metrics,
@@ -54,6 +62,25 @@ enum BatchError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("corrupt outbox of partition {partition}: {source}")]
+    Outbox {
+        partition: i32,
+        #[source]
+        source: proto::prost::DecodeError,
+    },
+}
+
+impl bus::Failure for BatchError {
+    fn is_transient(&self) -> bool {
+        match self {
+            BatchError::Bus(e) => e.is_transient(),
+            BatchError::Store(e) => e.is_transient(),
+            // A corrupt outbox fails every batch of the partition: nothing a retry fixes, but
+            // quarantining records would not fix it either — it needs an operator, so it holds
+            // readiness back instead of losing the vectors.
+            BatchError::Outbox { .. } => true,
+        }
+    }
 }
 
 enum Input {
@@ -89,6 +116,7 @@ impl SpeedLayer {
         let s = &cfg.feature_service;
         Ok(SpeedLayer {
             consumer: Consumer::new(&cfg.kafka, &s.speed_group, &INPUT_TOPICS)?,
+            retry: cfg.kafka.retry,
             store,
             producer,
             metrics,
@@ -101,38 +129,79 @@ impl SpeedLayer {
         })
     }
 
-    pub(crate) async fn run(self, stop: CancellationToken) {
-        let retries = self.metrics.retries.with_label_values(&["speed"]);
+    pub(crate) async fn run(
+        self,
+        health: service_runtime::admin::Component,
+        loops: &bus::LoopMetrics,
+        stop: CancellationToken,
+    ) {
         let this = &self;
-        bus::run_batches(
-            "speed-layer",
-            &self.consumer,
-            self.batch_max,
-            self.linger,
-            &stop,
-            || retries.inc(),
-            move |batch| {
-                Box::pin(async move {
-                    let timer = this.metrics.batch_seconds.start_timer();
-                    let result = this.process(&batch).await;
-                    timer.observe_duration();
-                    result
-                })
-            },
-        )
+        bus::BatchLoop {
+            stage: "speed-layer",
+            consumer: &self.consumer,
+            max: self.batch_max,
+            linger: self.linger,
+            policy: self.retry,
+            quarantine: &self.producer,
+            health,
+            metrics: loops.stage("speed-layer"),
+        }
+        .run(&stop, move |batch| {
+            Box::pin(async move {
+                let timer = this.metrics.batch_seconds.start_timer();
+                let result = Box::pin(this.process(&batch)).await;
+                timer.observe_duration();
+                result
+            })
+        })
         .await;
     }
 
     async fn quarantine(&self, d: &Delivery, field: &str, reason: &str) -> Result<(), BusError> {
         tracing::warn!(topic = %d.topic, partition = d.partition, offset = d.offset, field, %reason, "quarantined");
-        let key = d.key.clone().unwrap_or_default();
         self.producer
-            .quarantine(&d.topic, &key, d.payload.clone(), field, reason, now_ms())
+            .quarantine_delivery(d, "speed-layer", field, reason, now_ms())
             .await
+    }
+
+    /// Publishes what an earlier batch committed but did not finish publishing, for the
+    /// transactions partitions this instance is assigned, then clears those outboxes.
+    async fn flush_outboxes(&self) -> Result<(), BatchError> {
+        let assigned = self.consumer.assigned(topics::TRANSACTIONS)?;
+        let pending = self.store.outboxes(&self.group, &assigned).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut vectors = Vec::new();
+        for (partition, bytes) in &pending {
+            let mut buf = bytes.as_slice();
+            while !buf.is_empty() {
+                let v = <FeatureVector as proto::prost::Message>::decode_length_delimited(&mut buf)
+                    .map_err(|source| BatchError::Outbox {
+                        partition: *partition,
+                        source,
+                    })?;
+                vectors.push(v);
+            }
+        }
+        tracing::info!(
+            count = vectors.len(),
+            "publishing vectors a failed batch committed"
+        );
+        self.producer
+            .send_all(
+                topics::FEATURES,
+                vectors.iter().map(|v| (v.user_id.as_str(), v)),
+            )
+            .await?;
+        let partitions: Vec<i32> = pending.iter().map(|(p, _)| *p).collect();
+        self.store.clear_outboxes(&self.group, &partitions).await?;
+        Ok(())
     }
 
     /// Applies one batch. Idempotent: safe to call again with the same batch after a failure.
     async fn process(&self, batch: &[Delivery]) -> Result<(), BatchError> {
+        self.flush_outboxes().await?;
         let mut stored: HashMap<&str, BTreeMap<i32, i64>> = HashMap::new();
         for topic in INPUT_TOPICS {
             let next = self
@@ -153,7 +222,7 @@ impl SpeedLayer {
             }
             if d.topic == topics::PROFILES {
                 match decode_profile(d, now, self.skew_ms) {
-                    Ok(p) => inputs.push(Input::Profile(p)),
+                    Ok(p) => inputs.push((Input::Profile(p), d.partition)),
                     Err((field, reason)) => {
                         self.metrics
                             .profiles
@@ -164,7 +233,7 @@ impl SpeedLayer {
                 }
             } else if d.topic == topics::TRANSACTIONS {
                 match decode_transaction(d, now, self.skew_ms) {
-                    Ok(t) => inputs.push(Input::Txn(t)),
+                    Ok(t) => inputs.push((Input::Txn(t), d.partition)),
                     Err((field, reason)) => {
                         self.metrics
                             .skipped
@@ -175,7 +244,7 @@ impl SpeedLayer {
                 }
             } else {
                 match decode_label(d, now, self.skew_ms) {
-                    Ok(l) => inputs.push(Input::Label(l)),
+                    Ok(l) => inputs.push((Input::Label(l), d.partition)),
                     Err((field, reason)) => {
                         self.metrics
                             .labels
@@ -191,14 +260,14 @@ impl SpeedLayer {
         // transaction of this batch, else the index ingest keeps.
         let in_batch: HashMap<&str, &str> = inputs
             .iter()
-            .filter_map(|i| match i {
+            .filter_map(|(i, _)| match i {
                 Input::Txn(t) => Some((t.transaction_id.as_str(), t.merchant_id.as_str())),
                 Input::Label(_) | Input::Profile(_) => None,
             })
             .collect();
         let lookup: Vec<&str> = inputs
             .iter()
-            .filter_map(|i| match i {
+            .filter_map(|(i, _)| match i {
                 Input::Label(l)
                     if l.merchant_id.is_empty()
                         && !in_batch.contains_key(l.transaction_id.as_str()) =>
@@ -232,7 +301,7 @@ impl SpeedLayer {
         let mut users: Vec<&str> = Vec::new();
         let mut profiled: Vec<&str> = Vec::new();
         let mut merchants: Vec<String> = Vec::new();
-        for i in &inputs {
+        for (i, _) in &inputs {
             match i {
                 Input::Txn(t) => {
                     users.push(&t.user_id);
@@ -287,7 +356,8 @@ impl SpeedLayer {
             let l = latest.entry(m.to_owned()).or_insert(at);
             *l = (*l).max(at);
         };
-        for i in &inputs {
+        let mut outbox: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
+        for (i, partition) in &inputs {
             match i {
                 Input::Txn(t) => match features::on_transaction(&mut work, t) {
                     Applied::New {
@@ -301,7 +371,12 @@ impl SpeedLayer {
                             t.event_time_ms,
                         );
                         changed_users.insert(&t.user_id);
-                        vectors.push(envelope(t, values, now));
+                        let v = envelope(t, values, now);
+                        outbox
+                            .entry(*partition)
+                            .or_default()
+                            .extend(proto::prost::Message::encode_length_delimited_to_vec(&v));
+                        vectors.push(v);
                     }
                     Applied::Duplicate => self
                         .metrics
@@ -338,13 +413,6 @@ impl SpeedLayer {
             }
         }
 
-        // Publish first, then commit everything atomically.
-        self.producer
-            .send_all(
-                topics::FEATURES,
-                vectors.iter().map(|v| (v.user_id.as_str(), v)),
-            )
-            .await?;
         let deltas: Vec<(String, MerchantDelta)> = deltas
             .into_iter()
             .map(|(m, d)| (m, MerchantDelta(d.into_iter().collect())))
@@ -361,7 +429,9 @@ impl SpeedLayer {
             .iter()
             .flat_map(|topic| next_offsets(batch, topic, &stored[topic]))
             .collect();
+        let published: Vec<i32> = outbox.keys().copied().collect();
         let commit = Commit {
+            outbox: outbox.into_iter().collect(),
             users: work
                 .users
                 .iter()
@@ -379,8 +449,16 @@ impl SpeedLayer {
             active_users: changed_users.iter().copied().collect(),
             offsets,
         };
+        // Commit everything atomically (the vectors into the outbox), then publish.
         self.store.commit(&self.group, &commit, self.ttls).await?;
         self.metrics.applied.inc_by(vectors.len() as u64);
+        self.producer
+            .send_all(
+                topics::FEATURES,
+                vectors.iter().map(|v| (v.user_id.as_str(), v)),
+            )
+            .await?;
+        self.store.clear_outboxes(&self.group, &published).await?;
         Ok(())
     }
 }

@@ -62,10 +62,13 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         batch_max: s.batch_max,
         linger: Duration::from_millis(s.linger_ms),
         reasons: s.reasons,
+        retry: cfg.kafka.retry,
     };
-    ctx.shutdown
-        .tasks
-        .spawn(stream.run(ctx.shutdown.stop_intake.clone()));
+    ctx.shutdown.tasks.spawn(stream.run(
+        ctx.readiness.component("stream-scoring"),
+        bus::LoopMetrics::register(&ctx.metrics)?,
+        ctx.shutdown.stop_intake.clone(),
+    ));
 
     let source = source::GrpcFeatureSource::new(
         &cfg.features.endpoint,

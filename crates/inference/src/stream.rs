@@ -13,6 +13,8 @@ use service_runtime::clock::now_ms;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+const STAGE: &str = "stream-scoring";
+
 pub(crate) struct StreamScorer {
     pub(crate) consumer: Consumer,
     pub(crate) producer: Producer,
@@ -21,24 +23,34 @@ pub(crate) struct StreamScorer {
     pub(crate) batch_max: usize,
     pub(crate) linger: Duration,
     pub(crate) reasons: model::ReasonPolicy,
+    pub(crate) retry: bus::RetryPolicy,
 }
 
 impl StreamScorer {
-    pub(crate) async fn run(mut self, stop: CancellationToken) {
+    pub(crate) async fn run(
+        mut self,
+        health: service_runtime::admin::Component,
+        loops: bus::LoopMetrics,
+        stop: CancellationToken,
+    ) {
         // Nothing is consumed before a model is loaded: vectors wait in Kafka.
         if !self.slot.wait_loaded(&stop).await {
             return;
         }
         let this = &self;
-        bus::run_batches(
-            "stream-scoring",
-            &self.consumer,
-            self.batch_max,
-            self.linger,
-            &stop,
-            || (),
-            move |batch| Box::pin(async move { this.process(&batch).await }),
-        )
+        bus::BatchLoop {
+            stage: STAGE,
+            consumer: &self.consumer,
+            max: self.batch_max,
+            linger: self.linger,
+            policy: self.retry,
+            quarantine: &self.producer,
+            health,
+            metrics: loops.stage(STAGE),
+        }
+        .run(&stop, move |batch| {
+            Box::pin(async move { this.process(&batch).await })
+        })
         .await;
     }
 
@@ -53,16 +65,8 @@ impl StreamScorer {
                 Ok(v) => v,
                 Err(error) => {
                     self.metrics.rejected_vectors.inc();
-                    let key = d.key.clone().unwrap_or_default();
                     self.producer
-                        .quarantine(
-                            &d.topic,
-                            &key,
-                            d.payload.clone(),
-                            "payload",
-                            &error.to_string(),
-                            now_ms(),
-                        )
+                        .quarantine_delivery(d, STAGE, "payload", &error.to_string(), now_ms())
                         .await?;
                     continue;
                 }
@@ -95,16 +99,8 @@ impl StreamScorer {
                     // A vector of another feature schema: never scored, kept with the reason.
                     self.metrics.rejected_vectors.inc();
                     tracing::error!(%error, transaction_id = %vector.transaction_id, "vector refused");
-                    let key = d.key.clone().unwrap_or_default();
                     self.producer
-                        .quarantine(
-                            &d.topic,
-                            &key,
-                            d.payload.clone(),
-                            "schema_hash",
-                            &error.to_string(),
-                            now_ms(),
-                        )
+                        .quarantine_delivery(d, STAGE, "schema_hash", &error.to_string(), now_ms())
                         .await?;
                 }
             }

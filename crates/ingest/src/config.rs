@@ -23,6 +23,10 @@ pub struct Config {
 pub struct IngestSettings {
     /// How long an accepted transaction id is remembered for de-duplication.
     pub dedup_ttl_secs: u64,
+    /// How long a transaction id stays reserved while it is being published: a retry within
+    /// it is deferred, after it (the publishing process died) the id is free again. Longer
+    /// than the producer's delivery timeout (30 s), so a live publish never loses its lease.
+    pub dedup_lease_secs: u64,
     /// Largest batch accepted by SubmitBatch (and chunk size of SubmitStream).
     pub max_batch: usize,
     /// How far after the server clock an `event_time` (or a label's `reported_at`) may be;
@@ -37,6 +41,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         IngestSettings {
             dedup_ttl_secs: 7 * 86_400,
+            dedup_lease_secs: 60,
             max_batch: 5_000,
             max_future_skew_ms: domain::DEFAULT_MAX_FUTURE_SKEW_MS,
             label_horizon_days: 120,
@@ -57,6 +62,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "ingest.max_batch",
                 "must be at least 1",
+            ));
+        }
+        if !(31..=self.ingest.dedup_ttl_secs.max(31)).contains(&self.ingest.dedup_lease_secs) {
+            return Err(ConfigError::invalid(
+                "ingest.dedup_lease_secs",
+                "must be longer than the producer's 30 s delivery timeout and at most ingest.dedup_ttl_secs",
             ));
         }
         if self.ingest.label_horizon_days == 0 {

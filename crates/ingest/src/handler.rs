@@ -1,18 +1,21 @@
 //! The gRPC handlers. Business rules: validate → de-duplicate → publish → acknowledge.
 
 use crate::config::IngestSettings;
-use crate::metrics::{Metrics, OUTCOME_ACCEPTED, OUTCOME_DUPLICATE, OUTCOME_REJECTED};
+use crate::metrics::{
+    Metrics, OUTCOME_ACCEPTED, OUTCOME_DEFERRED, OUTCOME_DUPLICATE, OUTCOME_REJECTED,
+};
 use bus::{BusError, Producer, topics};
 use domain::convert::{
     label_from_proto, profile_from_proto, transaction_from_proto, transaction_to_proto,
 };
 use domain::{Transaction, ValidationError};
-use online_store::{OnlineStore, StoreError};
+use online_store::{OnlineStore, Reservation, StoreError};
 use proto::prost::Message;
 use proto::v1::ingest_service_server::IngestService;
 use proto::v1::{
-    Rejection, SubmitBatchRequest, SubmitBatchResponse, SubmitLabelsRequest, SubmitLabelsResponse,
-    SubmitProfilesRequest, SubmitProfilesResponse, SubmitRequest, SubmitResponse,
+    Deferred, Rejection, SubmitBatchRequest, SubmitBatchResponse, SubmitLabelsRequest,
+    SubmitLabelsResponse, SubmitProfilesRequest, SubmitProfilesResponse, SubmitRequest,
+    SubmitResponse,
 };
 use service_runtime::clock::now_ms;
 use std::collections::HashSet;
@@ -99,19 +102,26 @@ impl Handler {
     }
 
     /// Validates, de-duplicates and publishes a batch; reports rejections by index.
+    ///
+    /// De-duplication is reserve → publish → confirm: each valid id is reserved atomically
+    /// (of concurrent submissions of one id exactly one gets it; the others are told it is a
+    /// duplicate, or deferred while the first is still publishing), then published, then
+    /// confirmed. An id whose publish failed is released, so the client's retry publishes it;
+    /// one that was published stays reserved, so the retry counts it a duplicate. Either way
+    /// a retry after any failure is safe.
     async fn accept(
         &self,
         batch: Vec<proto::v1::Transaction>,
     ) -> Result<SubmitBatchResponse, HandlerError> {
         let mut rejected = Vec::new();
-        let mut valid: Vec<Transaction> = Vec::with_capacity(batch.len());
+        let mut valid: Vec<(usize, Transaction)> = Vec::with_capacity(batch.len());
         let mut in_batch = HashSet::new();
         let mut duplicates = 0u32;
         for (index, wire) in batch.iter().enumerate() {
             match self.validate(wire) {
                 Ok(t) => {
                     if in_batch.insert(t.transaction_id.clone()) {
-                        valid.push(t);
+                        valid.push((index, t));
                     } else {
                         duplicates += 1;
                     }
@@ -120,57 +130,102 @@ impl Handler {
                     self.quarantine(wire, &e).await?;
                     rejected.push(Rejection {
                         index: index as u32,
-                        transaction_id: wire.transaction_id.clone(),
+                        transaction_id: service_runtime::truncated(&wire.transaction_id, 64),
                         field: e.field.to_owned(),
                         reason: e.reason,
                     });
                 }
             }
         }
-        let ids: Vec<&str> = valid.iter().map(|t| t.transaction_id.as_str()).collect();
-        let seen = self.store.seen(&ids).await?;
-        let fresh: Vec<&Transaction> = valid
+        let ids: Vec<&str> = valid
             .iter()
-            .zip(&seen)
-            .filter_map(|(t, s)| (!s).then_some(t))
+            .map(|(_, t)| t.transaction_id.as_str())
             .collect();
-        duplicates += (valid.len() - fresh.len()) as u32;
+        let lease = Duration::from_secs(self.settings.dedup_lease_secs);
+        let reservations = self.store.reserve(&ids, lease).await?;
+        let mut fresh: Vec<&Transaction> = Vec::with_capacity(valid.len());
+        let mut deferred = Vec::new();
+        for ((index, t), r) in valid.iter().zip(reservations) {
+            match r {
+                Reservation::Reserved => fresh.push(t),
+                Reservation::Accepted => duplicates += 1,
+                Reservation::InFlight => deferred.push(Deferred {
+                    index: *index as u32,
+                    transaction_id: t.transaction_id.clone(),
+                    reason: "another request is publishing this transaction_id; resubmit it".into(),
+                }),
+            }
+        }
         let timer = self.metrics.publish_seconds.start_timer();
         let wires: Vec<proto::v1::Transaction> =
             fresh.iter().map(|t| transaction_to_proto(t)).collect();
-        self.producer
-            .send_all(
-                topics::TRANSACTIONS,
-                fresh
-                    .iter()
-                    .zip(&wires)
-                    .map(|(t, w)| (t.user_id.as_str(), w)),
-            )
-            .await?;
-        timer.observe_duration();
-        let fresh_ids: Vec<(&str, &str)> = fresh
+        let sends = fresh
             .iter()
-            .map(|t| (t.transaction_id.as_str(), t.merchant_id.as_str()))
-            .collect();
-        self.store
-            .mark_seen(
-                &fresh_ids,
-                Duration::from_secs(self.settings.dedup_ttl_secs),
-                Duration::from_secs(u64::from(self.settings.label_horizon_days) * 86_400),
-            )
-            .await?;
+            .zip(&wires)
+            .map(|(t, w)| self.producer.send(topics::TRANSACTIONS, &t.user_id, w));
+        let results = futures::future::join_all(sends).await;
+        timer.observe_duration();
+        let (mut published, mut unpublished, mut failure) = (Vec::new(), Vec::new(), None);
+        for (t, r) in fresh.iter().zip(results) {
+            match r {
+                Ok(_) => published.push((t.transaction_id.as_str(), t.merchant_id.as_str())),
+                Err(e) => {
+                    unpublished.push(t.transaction_id.as_str());
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if !unpublished.is_empty()
+            && let Err(error) = self.store.release(&unpublished).await
+        {
+            // Their leases run out by themselves; until then a retry is deferred, not lost.
+            tracing::warn!(%error, "cannot release reservations of unpublished transactions");
+        }
+        self.confirm(&published).await;
         let m = &self.metrics.transactions;
         m.with_label_values(&[OUTCOME_ACCEPTED])
-            .inc_by(fresh.len() as u64);
+            .inc_by(published.len() as u64);
+        if let Some(error) = failure {
+            // Published ones stay reserved (the retry counts them duplicates), the rest were
+            // released (the retry publishes them).
+            return Err(error.into());
+        }
         m.with_label_values(&[OUTCOME_DUPLICATE])
             .inc_by(u64::from(duplicates));
         m.with_label_values(&[OUTCOME_REJECTED])
             .inc_by(rejected.len() as u64);
+        m.with_label_values(&[OUTCOME_DEFERRED])
+            .inc_by(deferred.len() as u64);
         Ok(SubmitBatchResponse {
-            accepted: fresh.len() as u32,
+            accepted: published.len() as u32,
             duplicates,
             rejected,
+            deferred,
         })
+    }
+
+    /// Confirms published transactions (their marker outlives the lease; their merchants go
+    /// into the label index). They are on the topic whatever happens here, so a failure is
+    /// retried briefly, then logged and counted, never answered as a failed submit (the
+    /// client's retry would publish them twice once the lease ran out).
+    async fn confirm(&self, published: &[(&str, &str)]) {
+        let ttl = Duration::from_secs(self.settings.dedup_ttl_secs);
+        let index_ttl = Duration::from_secs(u64::from(self.settings.label_horizon_days) * 86_400);
+        let mut delay = Duration::from_millis(20);
+        for attempt in 1..=3 {
+            match self.store.mark_seen(published, ttl, index_ttl).await {
+                Ok(()) => return,
+                Err(error) if attempt == 3 => {
+                    self.metrics.confirm_failures.inc();
+                    tracing::error!(%error, count = published.len(), "published transactions not confirmed: their duplicate markers expire with the lease");
+                }
+                Err(error) => {
+                    tracing::warn!(%error, attempt, "confirming published transactions failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+            }
+        }
     }
 
     async fn quarantine(
@@ -181,6 +236,7 @@ impl Handler {
         tracing::warn!(transaction_id = %wire.transaction_id, field = e.field, reason = %e.reason, "transaction rejected");
         self.producer
             .quarantine(
+                "ingest",
                 topics::TRANSACTIONS,
                 &wire.user_id,
                 wire.encode_to_vec(),
@@ -225,6 +281,13 @@ impl IngestService for Handler {
         }
         let id = wire.transaction_id.clone();
         let response = self.accept(vec![wire]).await.map_err(status)?;
+        if let Some(d) = response.deferred.first() {
+            return Err(Status::aborted(format!(
+                "transaction_id {:?}: {}",
+                service_runtime::truncated(&d.transaction_id, 64),
+                d.reason
+            )));
+        }
         Ok(Response::new(SubmitResponse {
             transaction_id: id,
             duplicate: response.duplicates > 0,
@@ -265,6 +328,10 @@ impl IngestService for Handler {
                 total.accepted += r.accepted;
                 total.duplicates += r.duplicates;
                 total.rejected.extend(r.rejected.into_iter().map(|mut x| {
+                    x.index += offset;
+                    x
+                }));
+                total.deferred.extend(r.deferred.into_iter().map(|mut x| {
                     x.index += offset;
                     x
                 }));

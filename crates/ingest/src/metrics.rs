@@ -1,10 +1,11 @@
 //! The ingest service's metrics: every name is defined here, once.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
 pub(crate) const OUTCOME_ACCEPTED: &str = "accepted";
 pub(crate) const OUTCOME_DUPLICATE: &str = "duplicate";
 pub(crate) const OUTCOME_REJECTED: &str = "rejected";
+pub(crate) const OUTCOME_DEFERRED: &str = "deferred";
 
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
@@ -14,6 +15,8 @@ pub(crate) struct Metrics {
     pub(crate) profiles: IntCounterVec,
     /// Seconds from request to Kafka acknowledgement of a batch.
     pub(crate) publish_seconds: Histogram,
+    /// Published batches whose duplicate markers could not be confirmed.
+    pub(crate) confirm_failures: IntCounter,
 }
 
 impl Metrics {
@@ -43,6 +46,11 @@ impl Metrics {
             )
             .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
         )?;
+        let confirm_failures = IntCounter::new(
+            "ingest_confirm_failures_total",
+            "Published batches whose duplicate markers could not be confirmed in Redis",
+        )?;
+        registry.register(Box::new(confirm_failures.clone()))?;
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(labels.clone()))?;
         registry.register(Box::new(profiles.clone()))?;
@@ -52,6 +60,7 @@ impl Metrics {
             labels,
             profiles,
             publish_seconds,
+            confirm_failures,
         })
     }
 }

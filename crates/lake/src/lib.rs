@@ -103,6 +103,21 @@ pub enum LakeError {
     InvalidBatch { partition: i32, reason: String },
 }
 
+impl LakeError {
+    /// Whether retrying can succeed: a failing disk or a corrupt marker (which needs an
+    /// operator, and must not make a writer drop records) may pass; records that cannot be
+    /// encoded or stored fail again however often they are retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LakeError::Io { .. } | LakeError::Corrupt { .. } | LakeError::DataFusion(_) => true,
+            LakeError::Parquet(_)
+            | LakeError::Arrow(_)
+            | LakeError::Column { .. }
+            | LakeError::InvalidBatch { .. } => false,
+        }
+    }
+}
+
 impl From<datafusion::error::DataFusionError> for LakeError {
     fn from(error: datafusion::error::DataFusionError) -> Self {
         LakeError::DataFusion(Box::new(error))

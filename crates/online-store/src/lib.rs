@@ -16,7 +16,11 @@
 //!   accepts the transaction, so a label submitted later without a merchant can be counted
 //!   for it; expires after the label horizon;
 //! * `vigil:v4:offset:{consumer}:{topic}:{partition}` — the next Kafka offset to apply;
-//! * `vigil:v4:seen:{transaction_id}` — ingest's duplicate marker (with a TTL).
+//! * `vigil:v4:seen:{transaction_id}` — ingest's duplicate marker (with a TTL): `p` while
+//!   ingest is publishing the transaction (a short lease), `1` once it is on the topic;
+//! * `vigil:v4:outbox:{consumer}:{partition}` — the feature vectors of the consumer's last
+//!   committed batch from that transactions partition that are not yet known to be published
+//!   (length-delimited protobufs), written in the batch's commit, deleted once published.
 //!
 //! [`OnlineStore::commit`] writes a batch's user states, merchant increments, profiles *and*
 //! the consumer's next offsets in one `MULTI`/`EXEC` transaction: either the batch
@@ -66,6 +70,29 @@ pub enum StoreError {
     CorruptOffset { key: String, value: String },
 }
 
+impl StoreError {
+    /// Whether retrying can succeed. A corrupt stored value, a command Redis refuses for its
+    /// arguments, or a value over Redis' size limit fails again however often it is retried;
+    /// everything else (connection, timeout, a Redis out of memory or paused, a failover) is
+    /// the dependency's and passes.
+    pub fn is_transient(&self) -> bool {
+        use fred::error::ErrorKind as K;
+        match self {
+            StoreError::Corrupt { .. }
+            | StoreError::CorruptMerchant { .. }
+            | StoreError::CorruptOffset { .. } => false,
+            StoreError::Redis(e) => match e.kind() {
+                K::InvalidArgument | K::InvalidCommand | K::Parse | K::NotFound => false,
+                K::Unknown => {
+                    let d = e.details();
+                    !(d.contains("exceeds maximum") || d.contains("too large"))
+                }
+                _ => true,
+            },
+        }
+    }
+}
+
 /// A handle to the online store (cheap to clone).
 #[derive(Clone)]
 pub struct OnlineStore {
@@ -102,9 +129,15 @@ fn seen_key(transaction_id: &str) -> String {
     format!("{PREFIX}:seen:{transaction_id}")
 }
 
+fn outbox_key(consumer: &str, partition: i32) -> String {
+    format!("{PREFIX}:outbox:{consumer}:{partition}")
+}
+
 /// Everything one speed-layer batch changes, written atomically by [`OnlineStore::commit`].
 #[derive(Debug, Default)]
 pub struct Commit<'a> {
+    /// What the batch will publish, per source partition (see [`OnlineStore::outboxes`]).
+    pub outbox: Vec<(i32, Vec<u8>)>,
     pub users: Vec<(&'a str, &'a UserState)>,
     /// Increments per merchant (`HINCRBY`).
     pub merchant_deltas: Vec<(&'a str, &'a MerchantDelta)>,
@@ -156,6 +189,20 @@ pub struct NextOffset {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+}
+
+/// The value of a duplicate marker while ingest is publishing its transaction.
+const PENDING: &str = "p";
+
+/// What [`OnlineStore::reserve`] found for one transaction id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The id is now this caller's to publish.
+    Reserved,
+    /// Another request is publishing it right now (its outcome is not known yet).
+    InFlight,
+    /// It was accepted before: a duplicate.
+    Accepted,
 }
 
 /// Keys per pipeline in [`OnlineStore::bootstrap`].
@@ -352,8 +399,64 @@ impl OnlineStore {
                 let _: Value = tx.hdel(merchant_key(merchant), fields).await?;
             }
         }
+        for (partition, bytes) in &commit.outbox {
+            let () = tx
+                .set(
+                    outbox_key(consumer, *partition),
+                    bytes.as_slice(),
+                    Some(Expiration::EX(state_ttl)),
+                    None,
+                    false,
+                )
+                .await?;
+        }
         set_offsets(&tx, consumer, &commit.offsets).await?;
         let _: Value = tx.exec(true).await?;
+        Ok(())
+    }
+
+    /// The unpublished outboxes of `consumer` among `partitions` (one `MGET`): what a batch
+    /// committed but may not have published before it failed or its process died. The
+    /// consumer publishes them, then [`Self::clear_outboxes`], before its next batch — so a
+    /// retried batch never computes and publishes its vectors a second time.
+    pub async fn outboxes(
+        &self,
+        consumer: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, Vec<u8>)>, StoreError> {
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = partitions
+            .iter()
+            .map(|p| outbox_key(consumer, *p))
+            .collect();
+        let values: Vec<Option<Vec<u8>>> = if keys.len() == 1 {
+            vec![self.client.get(&keys[0]).await?]
+        } else {
+            self.client.mget(keys).await?
+        };
+        Ok(partitions
+            .iter()
+            .zip(values)
+            .filter_map(|(p, v)| v.filter(|v| !v.is_empty()).map(|v| (*p, v)))
+            .collect())
+    }
+
+    /// Deletes the outboxes of `consumer` for `partitions` (published).
+    pub async fn clear_outboxes(
+        &self,
+        consumer: &str,
+        partitions: &[i32],
+    ) -> Result<(), StoreError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = partitions
+            .iter()
+            .map(|p| outbox_key(consumer, *p))
+            .collect();
+        let _: Value = self.client.del(keys).await?;
         Ok(())
     }
 
@@ -450,18 +553,53 @@ impl OnlineStore {
         Ok(v)
     }
 
-    /// Which of `transaction_ids` ingest has already accepted (one `MGET`).
-    pub async fn seen(&self, transaction_ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+    /// Reserves `transaction_ids` for publishing, atomically per id (`SET … NX GET` in one
+    /// pipeline): of concurrent reservations of one id exactly one gets
+    /// [`Reservation::Reserved`]. A reservation is a lease of `lease`: if the reserving process
+    /// dies before [`Self::mark_seen`] or [`Self::release`], the id becomes free again.
+    pub async fn reserve(
+        &self,
+        transaction_ids: &[&str],
+        lease: Duration,
+    ) -> Result<Vec<Reservation>, StoreError> {
         if transaction_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let values = self
-            .get_many(transaction_ids.iter().map(|t| seen_key(t)).collect())
-            .await?;
-        Ok(values.into_iter().map(|v| v.is_some()).collect())
+        let pipeline = self.client.pipeline();
+        for t in transaction_ids {
+            let () = pipeline
+                .set(
+                    seen_key(t),
+                    PENDING,
+                    Some(Expiration::EX(secs(lease))),
+                    Some(SetOptions::NX),
+                    true,
+                )
+                .await?;
+        }
+        let previous: Vec<Option<String>> = pipeline.all().await?;
+        Ok(previous
+            .into_iter()
+            .map(|v| match v.as_deref() {
+                None => Reservation::Reserved,
+                Some(PENDING) => Reservation::InFlight,
+                Some(_) => Reservation::Accepted,
+            })
+            .collect())
     }
 
-    /// Marks transactions `(transaction_id, merchant_id)` as accepted by ingest, for `ttl`,
+    /// Gives reservations back (their publish failed), so a retry can publish them.
+    pub async fn release(&self, transaction_ids: &[&str]) -> Result<(), StoreError> {
+        if transaction_ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = transaction_ids.iter().map(|t| seen_key(t)).collect();
+        let _: Value = self.client.del(keys).await?;
+        Ok(())
+    }
+
+    /// Marks transactions `(transaction_id, merchant_id)` as accepted by ingest (published;
+    /// this replaces their reservation), for `ttl`,
     /// and records their merchants in the label resolution index for `index_ttl` (one
     /// pipeline).
     pub async fn mark_seen(

@@ -9,29 +9,171 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Whether the service is ready to take traffic (flipped off first on shutdown). Watchable:
-/// the gRPC health service follows it (see [`crate::grpc::serve_service`]), so `/readyz`,
-/// Kubernetes' gRPC probes and the smoke check all read the same truth.
+/// Whether the service is ready to take traffic, and whether it is alive. Watchable: the gRPC
+/// health service follows readiness (see [`crate::grpc::serve_service`]), so `/readyz`,
+/// Kubernetes' gRPC probes, the smoke check and a blue/green switch all read the same truth.
+///
+/// Ready means: the service said so ([`Readiness::set`]: a model loaded and verified, a server
+/// serving), no [`Component`] reports a failing dependency, and no consumer loop has died.
+/// Alive (`/healthz`) means no loop has died: a loop that ended while the service was not
+/// stopping (a panic, an unexpected exit) makes the process unhealthy, so it is restarted.
 #[derive(Debug, Clone)]
-pub struct Readiness(Arc<tokio::sync::watch::Sender<bool>>);
+pub struct Readiness(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    ready: tokio::sync::watch::Sender<bool>,
+    state: std::sync::Mutex<Health>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    service_ready: bool,
+    /// Components currently failing, with the reason.
+    failing: std::collections::BTreeMap<String, String>,
+    /// Loops that ended unexpectedly.
+    dead: std::collections::BTreeSet<String>,
+}
+
+impl Health {
+    fn ready(&self) -> bool {
+        self.service_ready && self.failing.is_empty() && self.dead.is_empty()
+    }
+}
+
+/// Longest reason kept per component (reasons often quote a dependency's error).
+const MAX_REASON: usize = 300;
 
 impl Default for Readiness {
     fn default() -> Self {
-        Readiness(Arc::new(tokio::sync::watch::Sender::new(false)))
+        Readiness(Arc::new(Inner {
+            ready: tokio::sync::watch::Sender::new(false),
+            state: std::sync::Mutex::default(),
+        }))
     }
 }
 
 impl Readiness {
+    /// Sets the service's own readiness (the components still have their say).
     pub fn set(&self, ready: bool) {
-        self.0
-            .send_if_modified(|r| std::mem::replace(r, ready) != ready);
+        self.update(|s| s.service_ready = ready);
     }
+    /// Whether the service is ready: its own flag, no failing component, no dead loop.
     pub fn get(&self) -> bool {
-        *self.0.borrow()
+        *self.0.ready.borrow()
+    }
+    /// Whether every loop is still running (liveness).
+    pub fn alive(&self) -> bool {
+        self.lock().dead.is_empty()
     }
     /// A receiver that sees every change from now on (and the current value).
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.0.subscribe()
+        self.0.ready.subscribe()
+    }
+    /// A named part of the service (a consumer loop, a dependency) that can hold readiness
+    /// back while it fails and, through [`Component::guard`], report its own death.
+    pub fn component(&self, name: impl Into<String>) -> Component {
+        Component {
+            readiness: self.clone(),
+            name: name.into(),
+        }
+    }
+    /// What holds readiness back, one line per cause (empty when ready).
+    pub fn causes(&self) -> Vec<String> {
+        let s = self.lock();
+        let mut out = Vec::new();
+        if !s.service_ready {
+            out.push("service: not ready".to_owned());
+        }
+        out.extend(
+            s.dead
+                .iter()
+                .map(|n| format!("{n}: loop ended unexpectedly")),
+        );
+        out.extend(s.failing.iter().map(|(n, r)| format!("{n}: {r}")));
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Health> {
+        // A panic while holding this lock cannot leave the maps half-updated in a way that
+        // matters (each update is one insert or remove), so a poisoned lock is still used.
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Health)) {
+        let ready = {
+            let mut s = self.lock();
+            f(&mut s);
+            s.ready()
+        };
+        self.0
+            .ready
+            .send_if_modified(|r| std::mem::replace(r, ready) != ready);
+    }
+}
+
+/// A named part of a service whose failures hold readiness back (see [`Readiness::component`]).
+#[derive(Debug, Clone)]
+pub struct Component {
+    readiness: Readiness,
+    name: String,
+}
+
+impl Component {
+    /// The component works (again).
+    pub fn healthy(&self) {
+        self.readiness.update(|s| {
+            s.failing.remove(&self.name);
+        });
+    }
+    /// The component fails, for `reason`: the service is not ready until [`Self::healthy`].
+    pub fn failing(&self, reason: &dyn std::fmt::Display) {
+        let reason = crate::truncated(&reason.to_string(), MAX_REASON);
+        self.readiness.update(|s| {
+            s.failing.insert(self.name.clone(), reason);
+        });
+    }
+    /// The component's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// A guard held by the loop this component is: dropped without [`LoopGuard::finish`]
+    /// (the loop panicked or returned while not stopping), it marks the loop dead — not ready,
+    /// and not alive.
+    pub fn guard(&self) -> LoopGuard {
+        LoopGuard {
+            component: self.clone(),
+            finished: false,
+        }
+    }
+}
+
+/// See [`Component::guard`].
+#[derive(Debug)]
+pub struct LoopGuard {
+    component: Component,
+    finished: bool,
+}
+
+impl LoopGuard {
+    /// The loop ended as asked (shutdown): not a death.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::error!(component = %self.component.name, "loop ended unexpectedly");
+            let name = self.component.name.clone();
+            self.component.readiness.update(|s| {
+                s.dead.insert(name);
+            });
+        }
     }
 }
 
@@ -49,11 +191,27 @@ async fn metrics(State(state): State<AdminState>) -> Result<String, (StatusCode,
     String::from_utf8(buf).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     if state.readiness.get() {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n".into())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        let mut body = "not ready\n".to_owned();
+        for cause in state.readiness.causes() {
+            body.push_str(&cause);
+            body.push('\n');
+        }
+        (StatusCode::SERVICE_UNAVAILABLE, body)
+    }
+}
+
+async fn healthz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+    if state.readiness.alive() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a loop ended unexpectedly (see /readyz)\n",
+        )
     }
 }
 
@@ -66,7 +224,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(AdminState {
             registry,
@@ -75,4 +233,51 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Readiness;
+
+    #[test]
+    fn a_failing_component_holds_readiness_back_until_it_recovers() {
+        let r = Readiness::default();
+        let changes = r.subscribe();
+        r.set(true);
+        assert!(r.get());
+        let redis = r.component("speed-layer");
+        redis.failing(&"redis: connection refused");
+        assert!(!r.get());
+        assert!(r.alive(), "a failing dependency is not a dead loop");
+        assert_eq!(r.causes(), vec!["speed-layer: redis: connection refused"]);
+        assert!(changes.has_changed().unwrap());
+        redis.healthy();
+        assert!(r.get());
+        assert!(r.causes().is_empty());
+    }
+
+    #[test]
+    fn a_loop_that_ends_without_being_stopped_is_dead_and_one_that_finishes_is_not() {
+        let r = Readiness::default();
+        r.set(true);
+        r.component("lake-writer").guard().finish();
+        assert!(r.get() && r.alive());
+        let guard = r.component("speed-layer").guard();
+        let died = std::thread::spawn(move || {
+            let _held = guard;
+            panic!("the loop panics");
+        })
+        .join();
+        assert!(died.is_err());
+        assert!(!r.get(), "a dead loop makes the service not ready");
+        assert!(!r.alive(), "and not alive, so it is restarted");
+        assert_eq!(r.causes(), vec!["speed-layer: loop ended unexpectedly"]);
+    }
+
+    #[test]
+    fn long_reasons_are_truncated() {
+        let r = Readiness::default();
+        r.component("c").failing(&"x".repeat(10_000));
+        assert!(r.causes()[0].chars().count() < 400);
+    }
 }

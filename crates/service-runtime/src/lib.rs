@@ -20,3 +20,22 @@ pub mod telemetry;
 pub use config::{ConfigError, ServerConfig, ServiceConfig};
 pub use launch::{Context, launch};
 pub use shutdown::Shutdown;
+
+/// At most `max` characters of `text` (an error from a dependency, a client's value), with an
+/// ellipsis when cut: what Vigil echoes in errors, logs and health reasons is bounded.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    #[test]
+    fn text_is_cut_at_a_character_boundary_with_an_ellipsis() {
+        assert_eq!(super::truncated("short", 10), "short");
+        assert_eq!(super::truncated("abcdef", 3), "abc…");
+        assert_eq!(super::truncated("ééééé", 2), "éé…");
+    }
+}

@@ -1,3 +1,4 @@
 //! One integration-test binary for the workspace-level end-to-end tests.
+mod faults;
 mod parity;
 mod pipeline;

@@ -1,0 +1,261 @@
+//! The fault suite (issue 9), against the real binaries, Redis and the broker. Each case sends
+//! a known stream, breaks something, and checks from the topics and the online state that no
+//! accepted transaction is lost or counted twice.
+//!
+//! Cases so far: concurrent submissions of one id; a poison record (a user whose stored state
+//! cannot be read) quarantined with its stage and reason while the pipeline keeps flowing.
+
+use bus::{Consumer, Delivery, KafkaConfig, topics};
+use e2e::{Service, Stack, now_ms};
+use proto::v1;
+use proto::v1::ingest_service_client::IngestServiceClient;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn transaction(run: &str, id: &str, user: &str, at: i64) -> v1::Transaction {
+    v1::Transaction {
+        transaction_id: format!("{run}-{id}"),
+        user_id: format!("{run}-{user}"),
+        account_id: format!("{run}-a-{user}"),
+        amount: Some(v1::Money {
+            minor_units: 1_250,
+            currency: "EUR".into(),
+        }),
+        merchant_id: format!("{run}-m1"),
+        merchant_category: "5411".into(),
+        channel: v1::Channel::CardPresent as i32,
+        device_id: "d1".into(),
+        country: "FR".into(),
+        geo: None,
+        event_time: Some(proto::time::from_unix_ms(at)),
+    }
+}
+
+/// Every record of `topic` up to its end offsets now, whose key starts with `prefix`.
+async fn read_topic(kafka: &KafkaConfig, topic: &str, prefix: &str) -> Vec<Delivery> {
+    let end = bus::admin::end_offsets(kafka, topic, kafka.partitions)
+        .await
+        .unwrap();
+    let consumer = Consumer::new(kafka, &format!("faults-read-{}", now_ms()), &[topic]).unwrap();
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while end
+        .iter()
+        .any(|(p, e)| next.get(p).copied().unwrap_or(0) < *e)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{topic} not read to its end in time"
+        );
+        if let Ok(Ok(batch)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            consumer.next_batch(1_000, Duration::from_millis(50)),
+        )
+        .await
+        {
+            for d in batch {
+                next.insert(d.partition, d.offset + 1);
+                if d.key.as_deref().is_some_and(|k| k.starts_with(prefix)) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Polls `topic` until `done` holds for the records under `prefix`, or fails after `secs`.
+async fn until_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    prefix: &str,
+    secs: u64,
+    done: impl Fn(&[Delivery]) -> bool,
+) -> Vec<Delivery> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let records = read_topic(kafka, topic, prefix).await;
+        if done(&records) || Instant::now() > deadline {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .arg("-u")
+        .arg(url)
+        .args(args)
+        .output()
+        .expect("redis-cli (installed with redis-server by scripts/setup.sh)");
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submissions_of_one_id_accept_it_exactly_once() {
+    let stack = Stack::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("c{}", now_ms());
+    let mut ingest = Service::start("ingest", stack.env(), dir.path());
+    ingest.wait_healthy().await;
+    let t = transaction(&run, "t1", "u1", now_ms() - 60_000);
+
+    // 16 single submissions and 8 batches containing the id, all at once, on their own
+    // connections.
+    let mut tasks = Vec::new();
+    for k in 0..24 {
+        let (endpoint, t) = (ingest.endpoint(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = IngestServiceClient::connect(endpoint).await.unwrap();
+            if k % 3 == 2 {
+                let r = c
+                    .submit_batch(v1::SubmitBatchRequest {
+                        transactions: vec![t],
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(r.rejected.is_empty(), "{r:?}");
+                (r.accepted, r.duplicates, r.deferred.len() as u32)
+            } else {
+                match c
+                    .submit(v1::SubmitRequest {
+                        transaction: Some(t),
+                    })
+                    .await
+                {
+                    Ok(r) if r.get_ref().duplicate => (0, 1, 0),
+                    Ok(_) => (1, 0, 0),
+                    Err(s) if s.code() == tonic::Code::Aborted => (0, 0, 1),
+                    Err(s) => panic!("unexpected status {s:?}"),
+                }
+            }
+        }));
+    }
+    let (mut accepted, mut duplicates, mut deferred) = (0, 0, 0);
+    for task in tasks {
+        let (a, d, f) = task.await.unwrap();
+        (accepted, duplicates, deferred) = (accepted + a, duplicates + d, deferred + f);
+    }
+    assert_eq!(accepted, 1, "duplicates {duplicates}, deferred {deferred}");
+    assert_eq!(accepted + duplicates + deferred, 24);
+
+    // Exactly one record on the topic, and a later retry is a duplicate.
+    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
+    let on_topic = read_topic(&kafka, topics::TRANSACTIONS, &format!("{run}-")).await;
+    assert_eq!(on_topic.len(), 1, "published {} times", on_topic.len());
+    let mut c = IngestServiceClient::connect(ingest.endpoint())
+        .await
+        .unwrap();
+    let again = c
+        .submit(v1::SubmitRequest {
+            transaction: Some(t),
+        })
+        .await
+        .unwrap();
+    assert!(again.get_ref().duplicate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_flowing() {
+    let stack = Stack::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("p{}", now_ms());
+    let mut env = stack.env();
+    env.extend([
+        (
+            "VIGIL_LAKE__PATH".into(),
+            dir.path().join("lake").display().to_string(),
+        ),
+        (
+            "VIGIL_FEATURE_SERVICE__SPEED_GROUP".into(),
+            format!("fs-{run}"),
+        ),
+        (
+            "VIGIL_FEATURE_SERVICE__LAKE_GROUP".into(),
+            format!("lake-{run}"),
+        ),
+        ("VIGIL_KAFKA__RETRY__MAX_ATTEMPTS".into(), "2".into()),
+        ("VIGIL_KAFKA__RETRY__INITIAL_BACKOFF_MS".into(), "20".into()),
+    ]);
+    // The poison: a user whose stored state is not a state (a bad write, a bug, a manual fix
+    // gone wrong). Every transaction of that user fails in the speed layer, whatever the retry.
+    let poisoned = format!("{run}-u-poison");
+    redis_cli(
+        &stack.redis_url,
+        &["SET", &format!("vigil:v4:user:{poisoned}"), "{not a state"],
+    );
+    let mut ingest = Service::start("ingest", env.clone(), dir.path());
+    let mut features = Service::start("feature-service", env, dir.path());
+    ingest.wait_healthy().await;
+    features.wait_healthy().await;
+
+    let t0 = now_ms() - 3_600_000;
+    let mut all = Vec::new();
+    for k in 0..60 {
+        let user = if k % 10 == 3 {
+            "u-poison".to_owned()
+        } else {
+            format!("u{}", k % 6)
+        };
+        all.push(transaction(&run, &format!("t{k}"), &user, t0 + k * 1_000));
+    }
+    let mut c = IngestServiceClient::connect(ingest.endpoint())
+        .await
+        .unwrap();
+    let r = c
+        .submit_batch(v1::SubmitBatchRequest {
+            transactions: all.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 60);
+
+    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
+    let prefix = format!("{run}-");
+    let healthy = all.iter().filter(|t| t.user_id != poisoned).count();
+    // Every other user's transaction gets its vector, exactly once.
+    let vectors = until_topic(&kafka, topics::FEATURES, &prefix, 90, |r| {
+        r.len() >= healthy
+    })
+    .await;
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for d in &vectors {
+        let v: v1::FeatureVector = d.decode("vector").unwrap();
+        assert_ne!(v.user_id, poisoned, "a vector for the poisoned user");
+        *per_id.entry(v.transaction_id).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), healthy, "vectors of healthy users");
+    assert!(per_id.values().all(|n| *n == 1), "a vector published twice");
+
+    // Each of the poisoned user's transactions is quarantined by the speed layer, with the
+    // reason and where it was on its topic.
+    let poisoned_ids: Vec<String> = all
+        .iter()
+        .filter(|t| t.user_id == poisoned)
+        .map(|t| t.transaction_id.clone())
+        .collect();
+    let quarantined = until_topic(&kafka, topics::QUARANTINE, &poisoned, 60, |r| {
+        r.len() >= poisoned_ids.len()
+    })
+    .await;
+    let records: Vec<v1::QuarantineRecord> = quarantined
+        .iter()
+        .map(|d| d.decode("quarantine").unwrap())
+        .filter(|q: &v1::QuarantineRecord| q.stage == "speed-layer")
+        .collect();
+    assert_eq!(records.len(), poisoned_ids.len(), "{records:?}");
+    for q in &records {
+        assert_eq!(q.source_topic, topics::TRANSACTIONS);
+        assert!(q.source_offset >= 0 && q.source_partition >= 0, "{q:?}");
+        assert!(q.reason.contains("corrupt state"), "{}", q.reason);
+        let t: v1::Transaction = proto::prost::Message::decode(q.payload.as_slice()).unwrap();
+        assert!(poisoned_ids.contains(&t.transaction_id));
+    }
+    // The service stayed ready: a poison record is not an outage.
+    features.wait_healthy().await;
+}
