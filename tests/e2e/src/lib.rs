@@ -190,7 +190,8 @@ impl Service {
         }
     }
 
-    async fn check_serving(&self) -> bool {
+    /// Whether grpc.health.v1 reports SERVING for the whole server right now.
+    pub async fn check_serving(&self) -> bool {
         use tonic_health::pb::HealthCheckRequest;
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::health_client::HealthClient;
