@@ -55,6 +55,13 @@ impl<S: FeatureSource> Scorer<S> {
         }
     }
 
+    /// One item of a batch; a failure names its index.
+    async fn score_item(&self, i: usize, t: &Transaction) -> Result<ScoreResponse, Status> {
+        self.score(t, false)
+            .await
+            .map_err(|s| Status::new(s.code(), format!("transactions[{i}]: {}", s.message())))
+    }
+
     /// Scores one wire transaction: validate → vector (or degraded fallback) → model. With
     /// `explain`, reasons come whatever the decision; otherwise per the service's policy.
     pub async fn score(&self, wire: &Transaction, explain: bool) -> Result<ScoreResponse, Status> {
@@ -74,8 +81,11 @@ impl<S: FeatureSource> Scorer<S> {
             Ok(v) => (v.schema_hash, v.values, false),
             Err(error) => {
                 // Degraded mode: request-time features over an empty history, computed by the
-                // same `features` crate; flagged in the answer and counted.
-                tracing::warn!(%error, transaction_id = %txn.transaction_id, "feature-service unavailable; degraded scoring");
+                // same `features` crate; flagged in the answer and counted. (While the breaker
+                // is open, it logged once when it opened.)
+                if !matches!(error, crate::source::SourceError::BreakerOpen) {
+                    tracing::warn!(%error, transaction_id = %txn.transaction_id, "feature-service unavailable; degraded scoring");
+                }
                 self.metrics.degraded.inc();
                 let values = features::cold_vector(&txn);
                 (features::schema_hash().to_owned(), values, true)
@@ -103,6 +113,9 @@ impl<S: FeatureSource> Scorer<S> {
     }
 }
 
+/// Items of one `ScoreBatch` scored at the same time.
+const BATCH_CONCURRENCY: usize = 32;
+
 #[tonic::async_trait]
 impl<S: FeatureSource> InferenceService for Scorer<S> {
     async fn score(
@@ -128,13 +141,19 @@ impl<S: FeatureSource> InferenceService for Scorer<S> {
                 "transactions: at most 1000 per batch",
             ));
         }
-        let mut scores = Vec::with_capacity(txns.len());
-        for (i, t) in txns.iter().enumerate() {
-            let s = Scorer::score(self, t, false).await.map_err(|s| {
-                Status::new(s.code(), format!("transactions[{i}]: {}", s.message()))
-            })?;
-            scores.push(s);
-        }
+        // Concurrently (each item waits on its own feature fetch), in order, at most
+        // BATCH_CONCURRENCY at a time; the first failing item fails the batch, naming it.
+        use futures::StreamExt as _;
+        let items: Vec<_> = txns
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.score_item(i, t))
+            .collect();
+        let scores: Vec<Result<ScoreResponse, Status>> = futures::stream::iter(items)
+            .buffered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+        let scores = scores.into_iter().collect::<Result<Vec<_>, Status>>()?;
         Ok(Response::new(ScoreBatchResponse { scores }))
     }
 }

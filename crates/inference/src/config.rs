@@ -34,10 +34,29 @@ pub struct FeaturesSection {
     /// Deadline of a GetFeatureVector call before falling back to request-time features.
     #[serde(default = "default_feature_timeout")]
     pub timeout_ms: u64,
+    /// Consecutive failed calls that open the circuit breaker (scoring is then degraded at
+    /// once, without calling).
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long the breaker first stays open before a call probes again (half-open); doubles
+    /// after each failed probe, up to `breaker_max_open_ms`.
+    #[serde(default = "default_breaker_open_ms")]
+    pub breaker_open_ms: u64,
+    #[serde(default = "default_breaker_max_open_ms")]
+    pub breaker_max_open_ms: u64,
 }
 
 fn default_feature_timeout() -> u64 {
     150
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open_ms() -> u64 {
+    500
+}
+fn default_breaker_max_open_ms() -> u64 {
+    10_000
 }
 
 /// The `inference` section.

@@ -70,10 +70,14 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         ctx.shutdown.stop_intake.clone(),
     ));
 
-    let source = source::GrpcFeatureSource::new(
-        &cfg.features.endpoint,
-        Duration::from_millis(cfg.features.timeout_ms),
-    )?;
+    let f = &cfg.features;
+    let source = source::BreakerSource::new(
+        source::GrpcFeatureSource::new(&f.endpoint, Duration::from_millis(f.timeout_ms))?,
+        f.breaker_failures,
+        Duration::from_millis(f.breaker_open_ms),
+        Duration::from_millis(f.breaker_max_open_ms),
+        metrics::breaker_metrics(&ctx.metrics)?,
+    );
     let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.reasons);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(InferenceServiceServer::new(scorer));

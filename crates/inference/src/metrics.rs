@@ -51,3 +51,27 @@ impl Metrics {
         })
     }
 }
+
+/// The circuit breaker's counters (see [`crate::source::BreakerSource`]).
+pub fn breaker_metrics(r: &Registry) -> Result<crate::source::BreakerMetrics, prometheus::Error> {
+    let rejected = IntCounter::new(
+        "inference_breaker_rejected_total",
+        "Feature fetches not attempted because the circuit breaker was open",
+    )?;
+    let opened = IntCounter::new(
+        "inference_breaker_opened_total",
+        "Times the feature-service circuit breaker opened",
+    )?;
+    let state = prometheus::IntGauge::new(
+        "inference_breaker_state",
+        "Feature-service circuit breaker: 0 closed, 1 half-open, 2 open",
+    )?;
+    r.register(Box::new(rejected.clone()))?;
+    r.register(Box::new(opened.clone()))?;
+    r.register(Box::new(state.clone()))?;
+    Ok(crate::source::BreakerMetrics {
+        rejected,
+        opened,
+        state,
+    })
+}
