@@ -240,8 +240,10 @@ struct ConsumeLoop {
 
 async fn consume(l: ConsumeLoop, window: Shared, stop: CancellationToken) {
     // The window is in memory: committed offsets only say where to resume after a restart.
+    let producer = &l.producer;
+    let window = &window;
     bus::BatchLoop {
-        stage: "drift-monitor",
+        stage: STAGE,
         consumer: &l.consumer,
         max: 1_000,
         linger: Duration::from_millis(50),
@@ -250,38 +252,58 @@ async fn consume(l: ConsumeLoop, window: Shared, stop: CancellationToken) {
         health: l.health,
         metrics: l.metrics,
     }
-    .run(
-        &stop,
-        |batch| -> bus::BatchFuture<'_, std::convert::Infallible> {
-            apply_scores(&window, &batch);
-            Box::pin(async { Ok(()) })
-        },
-    )
+    .run(&stop, move |batch| {
+        Box::pin(async move {
+            // Re-applying a batch after a failed quarantine is harmless: the windows keep
+            // distinct transaction ids.
+            for (d, reason) in apply_scores(window, &batch) {
+                producer
+                    .quarantine_delivery(d, STAGE, "payload", &reason, now_ms())
+                    .await?;
+            }
+            Ok::<(), bus::BusError>(())
+        })
+    })
     .await;
 }
 
-fn apply_scores(window: &Shared, batch: &[bus::Delivery]) {
-    let Ok(mut guard) = window.lock() else { return };
-    let Some(w) = guard.as_mut() else { return };
+const STAGE: &str = "drift-monitor";
+
+/// Adds the batch to the windows (when a model is behind the alias); returns the records
+/// that do not decode, with the reason, whether or not there is a window.
+fn apply_scores<'b>(
+    window: &Shared,
+    batch: &'b [bus::Delivery],
+) -> Vec<(&'b bus::Delivery, String)> {
+    let mut bad = Vec::new();
+    let mut guard = window
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut w = guard.as_mut();
     for d in batch {
         if d.topic == topics::FEATURES {
             match d.decode::<FeatureVector>("feature vector") {
                 Ok(v) => {
-                    w.features.add(&v.schema_hash, &v.transaction_id, v.values);
+                    if let Some(w) = w.as_mut() {
+                        w.features.add(&v.schema_hash, &v.transaction_id, v.values);
+                    }
                 }
-                Err(error) => tracing::warn!(%error, "undecodable feature vector skipped"),
+                Err(error) => bad.push((d, error.to_string())),
             }
             continue;
         }
         match d.decode::<ScoreEvent>("score event") {
             Ok(e) if !e.shadow => {
-                w.scores
-                    .add(&e.model_version, &e.transaction_id, e.probability);
+                if let Some(w) = w.as_mut() {
+                    w.scores
+                        .add(&e.model_version, &e.transaction_id, e.probability);
+                }
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "undecodable score event skipped"),
+            Err(error) => bad.push((d, error.to_string())),
         }
     }
+    bad
 }
 
 async fn publish(

@@ -147,6 +147,22 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
     }
     let (ingest, inference) = (&services[0], &services[1]);
 
+    // A poison record on every topic (bytes that are no protobuf message): each consumer
+    // quarantines it with its stage and keeps flowing (checked in step 9).
+    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
+    let raw = bus::Producer::new(&kafka, "e2e-poison").unwrap();
+    for topic in [
+        topics::TRANSACTIONS,
+        topics::LABELS,
+        topics::PROFILES,
+        topics::FEATURES,
+        topics::SCORES,
+    ] {
+        raw.send_bytes(topic, &format!("{run}-poison-{topic}"), &[0xff, 0xff, 0xff])
+            .await
+            .unwrap();
+    }
+
     // 3. Submit the first half, crash the feature-service, submit the rest, restart it.
     let t0 = now_ms() - 3_600_000;
     let all: Vec<v1::Transaction> = (0..USERS * PER_USER)
@@ -264,6 +280,11 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
         .await
         {
             for d in batch {
+                // Only this run's users' scores (not step 2's poison record, nor other runs').
+                let key = d.key.as_deref().unwrap_or_default();
+                if !key.starts_with(&format!("{run}-u")) {
+                    continue;
+                }
                 let e: v1::ScoreEvent = d.decode("score").unwrap();
                 if wanted.contains(&e.transaction_id) {
                     scored.insert(e.transaction_id.clone(), e);
@@ -440,4 +461,53 @@ async fn transactions_flow_to_scores_and_a_crash_loses_and_double_counts_nothing
         features.terminate(),
         "feature-service did not exit cleanly on SIGTERM"
     );
+
+    // 9. Every poison record was quarantined by each stage that consumes its topic.
+    let mut found: HashSet<(String, String)> = HashSet::new();
+    let end = bus::admin::end_offsets(&kafka, topics::QUARANTINE, kafka.partitions)
+        .await
+        .unwrap();
+    let consumer = Consumer::new(&kafka, &format!("poison-{run}"), &[topics::QUARANTINE]).unwrap();
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while end
+        .iter()
+        .any(|(p, e)| next.get(p).copied().unwrap_or(0) < *e)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "quarantine topic not read in time"
+        );
+        if let Ok(Ok(batch)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            consumer.next_batch(1_000, Duration::from_millis(50)),
+        )
+        .await
+        {
+            for d in batch {
+                next.insert(d.partition, d.offset + 1);
+                if d.key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with(&format!("{run}-poison-")))
+                {
+                    let q: v1::QuarantineRecord = d.decode("quarantine").unwrap();
+                    assert_eq!(q.field, "payload", "{q:?}");
+                    assert!(q.source_offset >= 0, "{q:?}");
+                    found.insert((q.source_topic, q.stage));
+                }
+            }
+        }
+    }
+    let want: HashSet<(String, String)> = [
+        (topics::TRANSACTIONS, "speed-layer"),
+        (topics::LABELS, "speed-layer"),
+        (topics::PROFILES, "speed-layer"),
+        (topics::FEATURES, "stream-scoring"),
+        (topics::FEATURES, "drift-monitor"),
+        (topics::SCORES, "drift-monitor"),
+    ]
+    .into_iter()
+    .map(|(t, s)| (t.to_owned(), s.to_owned()))
+    .collect();
+    assert_eq!(found, want);
 }
