@@ -33,7 +33,7 @@ fn transaction(run: &str, id: &str, user: &str, at: i64) -> v1::Transaction {
 }
 
 /// Every record of `topic` up to its end offsets now, whose key starts with `prefix`.
-async fn read_topic(kafka: &KafkaConfig, topic: &str, prefix: &str) -> Vec<Delivery> {
+pub(crate) async fn read_topic(kafka: &KafkaConfig, topic: &str, prefix: &str) -> Vec<Delivery> {
     let end = bus::admin::end_offsets(kafka, topic, kafka.partitions)
         .await
         .unwrap();
