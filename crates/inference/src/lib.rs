@@ -50,7 +50,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         registry,
         s.model_alias.clone(),
         Duration::from_millis(s.poll_interval_ms),
-        metrics.swaps.clone(),
+        &metrics,
         &ctx.shutdown.tasks,
         ctx.shutdown.stop_intake.clone(),
     );

@@ -9,6 +9,7 @@ pub struct Metrics {
     pub(crate) score_seconds: Histogram,
     pub(crate) degraded: IntCounter,
     pub(crate) swaps: IntCounter,
+    pub(crate) load_failures: IntCounter,
     pub(crate) rejected_vectors: IntCounter,
 }
 
@@ -31,6 +32,10 @@ impl Metrics {
             "Scores computed without the feature-service",
         )?;
         let swaps = IntCounter::new("inference_model_swaps_total", "Models swapped in")?;
+        let load_failures = IntCounter::new(
+            "inference_model_load_failures_total",
+            "Attempts to load the alias's version that failed (the current model kept serving)",
+        )?;
         let rejected_vectors = IntCounter::new(
             "inference_rejected_vectors_total",
             "Stream vectors refused (schema mismatch, undecodable)",
@@ -40,6 +45,7 @@ impl Metrics {
         r.register(Box::new(score_seconds.clone()))?;
         r.register(Box::new(degraded.clone()))?;
         r.register(Box::new(swaps.clone()))?;
+        r.register(Box::new(load_failures.clone()))?;
         r.register(Box::new(rejected_vectors.clone()))?;
         Ok(Metrics {
             scores,
@@ -47,6 +53,7 @@ impl Metrics {
             score_seconds,
             degraded,
             swaps,
+            load_failures,
             rejected_vectors,
         })
     }

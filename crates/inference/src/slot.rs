@@ -6,7 +6,9 @@
 use model::LoadedModel;
 use registry::{ModelRef, Registry};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::metrics::Metrics;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -43,40 +45,63 @@ impl ModelSlot {
     }
 }
 
+/// The longest wait between two attempts to load a version that failed.
+const MAX_LOAD_RETRY: Duration = Duration::from_secs(60);
+
+/// A version that failed to load, and when it is tried again.
+struct Failed {
+    target: ModelRef,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
 /// Starts the alias watcher as a tracked task; returns the read side.
+///
+/// A version that fails to load (a checksum mismatch, an unreadable file) leaves the current
+/// model serving. It is counted and tried again after `every`, doubling up to a minute: a
+/// registry volume still being synced, or a file repaired by hand, is picked up without
+/// moving the alias again.
 pub fn watch_alias(
     registry: Registry,
     alias: String,
     every: Duration,
-    swaps: prometheus::IntCounter,
+    metrics: &Metrics,
     tasks: &tokio_util::task::TaskTracker,
     stop: CancellationToken,
 ) -> ModelSlot {
     let (tx, rx) = watch::channel(None::<Arc<Active>>);
+    let (swaps, load_failures) = (metrics.swaps.clone(), metrics.load_failures.clone());
     tasks.spawn(async move {
-        let mut failed: Option<ModelRef> = None;
+        let mut failed: Option<Failed> = None;
         loop {
             let current = tx.borrow().as_ref().map(|a| a.reference.clone());
             match registry.resolve(&alias) {
-                Ok(Some(target)) if Some(&target) != current.as_ref() && Some(&target) != failed.as_ref() => {
-                    let reg = registry.clone();
-                    let t = target.clone();
-                    match tokio::task::spawn_blocking(move || reg.load(&t)).await {
-                        Ok(Ok(model)) => {
-                            tracing::info!(alias, model_id = %target.model_id, version = %target.version,
-                                previous = ?current.map(|c| c.version), "model swapped in");
-                            swaps.inc();
-                            failed = None;
-                            let _ = tx.send(Some(Arc::new(Active { reference: target, model })));
+                Ok(Some(target)) if Some(&target) != current.as_ref() => {
+                    let retry = failed.as_ref().filter(|f| f.target == target);
+                    if retry.is_none_or(|f| Instant::now() >= f.retry_at) {
+                        let backoff = retry.map_or(every, |f| (f.backoff * 2).min(MAX_LOAD_RETRY));
+                        let reg = registry.clone();
+                        let t = target.clone();
+                        match tokio::task::spawn_blocking(move || reg.load(&t)).await {
+                            Ok(Ok(model)) => {
+                                tracing::info!(alias, model_id = %target.model_id, version = %target.version,
+                                    previous = ?current.map(|c| c.version), "model swapped in");
+                                swaps.inc();
+                                failed = None;
+                                let _ = tx.send(Some(Arc::new(Active { reference: target, model })));
+                            }
+                            Ok(Err(error)) => {
+                                load_failures.inc();
+                                tracing::error!(%error, alias, version = %target.version,
+                                    serving = ?current.map(|c| c.version), retry_in_ms = backoff.as_millis() as u64,
+                                    "cannot load model; keeping the current one");
+                                failed = Some(Failed { target, retry_at: Instant::now() + backoff, backoff });
+                            }
+                            Err(error) => tracing::error!(%error, "model load task failed"),
                         }
-                        Ok(Err(error)) => {
-                            tracing::error!(%error, alias, version = %target.version, "cannot load model; keeping the current one");
-                            failed = Some(target);
-                        }
-                        Err(error) => tracing::error!(%error, "model load task failed"),
                     }
                 }
-                Ok(_) => {}
+                Ok(_) => failed = None,
                 Err(error) => tracing::warn!(%error, alias, "cannot resolve alias"),
             }
             tokio::select! {
@@ -86,4 +111,86 @@ pub fn watch_alias(
         }
     });
     ModelSlot { rx }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::linear::LogisticModel;
+    use model::manifest::Manifest;
+
+    fn write(dir: &std::path::Path, version: &str) -> Result<(), registry::RegistryError> {
+        let manifest = Manifest {
+            model_id: "fraud".into(),
+            version: version.into(),
+            schema_hash: "h".into(),
+            feature_names: vec!["x".into()],
+            thresholds: model::Thresholds {
+                review: 0.5,
+                block: 0.9,
+            },
+            ..Manifest::default()
+        };
+        let m = LogisticModel {
+            means: vec![0.0],
+            scales: vec![1.0],
+            weights: vec![1.0],
+            intercept: 0.0,
+        };
+        model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m))?;
+        Ok(())
+    }
+
+    async fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_version_keeps_the_current_model_and_is_retried_until_repaired() {
+        let root = tempfile::tempdir().unwrap();
+        let reg = Registry::open(root.path()).unwrap();
+        let v1 = reg.register("fraud", 1, write).unwrap();
+        reg.set_alias("production", &v1, 1).unwrap();
+        let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+        let (tasks, stop) = (
+            tokio_util::task::TaskTracker::new(),
+            CancellationToken::new(),
+        );
+        let slot = watch_alias(
+            reg.clone(),
+            "production".into(),
+            Duration::from_millis(10),
+            &metrics,
+            &tasks,
+            stop.clone(),
+        );
+        let version = || slot.current().map(|a| a.reference.version.clone());
+        eventually("v1", || version().as_deref() == Some("v1")).await;
+
+        // v2's manifest is edited after registration, then the alias moves to it.
+        let v2 = reg.register("fraud", 2, write).unwrap();
+        let manifest = reg.version_dir(&v2).join(model::artifact::MANIFEST_FILE);
+        let original = std::fs::read(&manifest).unwrap();
+        let edited = String::from_utf8(original.clone())
+            .unwrap()
+            .replace("0.9", "0.1");
+        std::fs::write(&manifest, edited).unwrap();
+        reg.set_alias("production", &v2, 2).unwrap();
+        eventually("two failed loads", || metrics.load_failures.get() >= 2).await;
+        assert_eq!(
+            version().as_deref(),
+            Some("v1"),
+            "the previous model keeps serving"
+        );
+
+        // Repaired in place: picked up without another alias move.
+        std::fs::write(&manifest, original).unwrap();
+        eventually("v2", || version().as_deref() == Some("v2")).await;
+        assert_eq!(metrics.swaps.get(), 2);
+        stop.cancel();
+    }
 }

@@ -1,4 +1,9 @@
 //! Artifact directories: `manifest.json` plus the model file, every file sha256-checked.
+//!
+//! The manifest lists the other files' digests; its own digest is in `manifest.json.sha256`
+//! (`sha256sum` format, so `sha256sum -c` checks it too). An edited or truncated manifest is
+//! thus refused like an edited model file. This guards against corruption and hand edits,
+//! not against someone who rewrites both files: that would need a signature.
 
 use crate::ModelError;
 use crate::linear::LogisticModel;
@@ -11,6 +16,8 @@ use std::path::Path;
 
 /// File name of the manifest inside an artifact directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// File name of the manifest's own digest.
+pub const MANIFEST_DIGEST_FILE: &str = "manifest.json.sha256";
 const LOGISTIC_FILE: &str = "logistic.json";
 const TREES_FILE: &str = "model.lgb.txt";
 
@@ -147,7 +154,40 @@ pub fn write_artifact(
         source,
     })?;
     write(&dir.join(MANIFEST_FILE), &bytes)?;
+    let digest = format!("{}  {MANIFEST_FILE}\n", sha256_hex(&bytes));
+    write(&dir.join(MANIFEST_DIGEST_FILE), digest.as_bytes())?;
     Ok(manifest)
+}
+
+/// Checks the manifest's bytes against `manifest.json.sha256`.
+fn verify_manifest(dir: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    let path = dir.join(MANIFEST_DIGEST_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ModelError::Invalid(format!(
+                "{MANIFEST_DIGEST_FILE} is missing from {}: the manifest cannot be verified",
+                dir.display()
+            )));
+        }
+        Err(source) => {
+            return Err(ModelError::Io {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let expected = text.split_whitespace().next().unwrap_or_default();
+    let actual = sha256_hex(bytes);
+    if expected != actual {
+        return Err(ModelError::Checksum {
+            file: MANIFEST_FILE.into(),
+            // A digest is 64 hex digits; never echo more of a damaged file.
+            expected: expected.chars().take(64).collect(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// The model file must name the manifest's features, in the same order.
@@ -166,8 +206,10 @@ impl LoadedModel {
     /// with its manifest.
     pub fn load(dir: &Path) -> Result<LoadedModel, ModelError> {
         let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest_bytes = read(&manifest_path)?;
+        verify_manifest(dir, &manifest_bytes)?;
         let manifest: Manifest =
-            serde_json::from_slice(&read(&manifest_path)?).map_err(|source| ModelError::Json {
+            serde_json::from_slice(&manifest_bytes).map_err(|source| ModelError::Json {
                 path: manifest_path.display().to_string(),
                 source,
             })?;
@@ -346,6 +388,49 @@ mod tests {
         std::fs::write(&path, tampered).unwrap();
         let err = LoadedModel::load(dir.path()).unwrap_err();
         assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_edited_truncated_or_unverifiable_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_artifact(dir.path(), manifest(), ModelFile::Logistic(&model())).unwrap();
+        let path = dir.path().join(MANIFEST_FILE);
+        let original = std::fs::read(&path).unwrap();
+        // `sha256sum -c` format: the digest, two spaces, the file name.
+        let digest = std::fs::read_to_string(dir.path().join(MANIFEST_DIGEST_FILE)).unwrap();
+        assert_eq!(
+            digest,
+            format!("{}  manifest.json\n", sha256_hex(&original))
+        );
+
+        // A hand edit that keeps the JSON valid (a lower block threshold).
+        let edited = String::from_utf8(original.clone())
+            .unwrap()
+            .replace("0.9", "0.1");
+        assert_ne!(edited.as_bytes(), original.as_slice());
+        std::fs::write(&path, &edited).unwrap();
+        let err = LoadedModel::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::Checksum { file, .. } if file == MANIFEST_FILE),
+            "{err}"
+        );
+        assert!(err.to_string().contains("manifest.json"), "{err}");
+
+        std::fs::write(&path, &original[..original.len() / 2]).unwrap();
+        let err = LoadedModel::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::Checksum { file, .. } if file == MANIFEST_FILE),
+            "{err}"
+        );
+
+        std::fs::write(&path, &original).unwrap();
+        LoadedModel::load(dir.path()).expect("the original manifest loads again");
+        std::fs::remove_file(dir.path().join(MANIFEST_DIGEST_FILE)).unwrap();
+        let err = LoadedModel::load(dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("manifest.json.sha256 is missing"),
+            "{err}"
+        );
     }
 
     #[test]

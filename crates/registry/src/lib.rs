@@ -9,8 +9,15 @@
 //! ```
 //! A version directory is written under a temporary name and renamed into place, and
 //! `aliases.json` is replaced atomically (write + rename), so a reader — inference polling for
-//! alias moves — never sees a half-written model or alias file. One writer (the trainer) at a
-//! time is assumed.
+//! alias moves — never sees a half-written model or alias file.
+//!
+//! Writers may run concurrently (two `Train` calls, a trainer and an operator's
+//! `vigil-registry`): the short read-modify-write steps — claiming a version number, moving an
+//! alias — hold `<root>/.lock` (an advisory `flock`). A claimed version is the directory
+//! `.tmp-v<N>` with a `.writer` file its writer keeps locked while it trains and writes, which
+//! can take minutes, without holding the registry lock. A claim whose writer died (the lock is
+//! free) is removed by the next claim. Locks are per host: a registry shared between machines
+//! (NFS, object storage) needs a lock service instead.
 
 use model::{LoadedModel, ModelError};
 use serde::{Deserialize, Serialize};
@@ -92,6 +99,33 @@ fn check_name(name: &str) -> Result<(), RegistryError> {
     }
 }
 
+/// The file a version claim's writer keeps locked (removed before the version is published).
+const WRITER_FILE: &str = ".writer";
+
+/// A claimed, not yet published version: its directory and the writer's lock.
+struct Claim {
+    model: ModelRef,
+    dir: PathBuf,
+    _writer: std::fs::File,
+}
+
+impl Claim {
+    /// Moves the finished directory to its final name (the lock goes when `self` drops).
+    fn publish(&self, final_dir: &Path) -> Result<(), RegistryError> {
+        let writer = self.dir.join(WRITER_FILE);
+        std::fs::remove_file(&writer).map_err(io(&writer))?;
+        std::fs::rename(&self.dir, final_dir).map_err(io(final_dir))
+    }
+}
+
+/// Whether another writer still holds the claim at `dir`.
+fn claim_is_live(dir: &Path) -> bool {
+    match std::fs::File::open(dir.join(WRITER_FILE)) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// A filesystem model registry.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -149,35 +183,83 @@ impl Registry {
         E: From<RegistryError>,
     {
         check_name(model_id)?;
-        let next = self
-            .versions(model_id)?
-            .last()
-            .and_then(|v| v[1..].parse::<u64>().ok())
-            .unwrap_or(0)
-            + 1;
-        let model = ModelRef {
-            model_id: model_id.to_owned(),
-            version: format!("v{next}"),
-        };
-        let final_dir = self.version_dir(&model);
-        let tmp = self
-            .root
-            .join("models")
-            .join(model_id)
-            .join(format!(".tmp-v{next}"));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        let claim = self.claim_version(model_id)?;
+        let model = claim.model.clone();
+        let published = write(&claim.dir, &model.version).and_then(|()| {
+            // Verify before publishing: a registry never holds an unloadable version.
+            LoadedModel::load(&claim.dir).map_err(RegistryError::from)?;
+            claim.publish(&self.version_dir(&model)).map_err(E::from)
+        });
+        if let Err(e) = published {
+            // Nothing of a failed version stays behind (its number is reused).
+            let _ = std::fs::remove_dir_all(&claim.dir);
+            return Err(e);
         }
-        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        write(&tmp, &model.version)?;
-        // Verify before publishing: a registry never holds an unloadable version.
-        LoadedModel::load(&tmp).map_err(RegistryError::from)?;
-        std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
         self.append_history(&HistoryEvent::Registered {
             at_ms: now_ms,
             model: model.clone(),
         })?;
         Ok(model)
+    }
+
+    /// Runs `f` holding the registry-wide lock `<root>/.lock` (released when the file closes,
+    /// also when the process dies).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T, RegistryError>) -> Result<T, RegistryError> {
+        let path = self.root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.lock().map_err(io(&path))?;
+        f()
+    }
+
+    /// Claims the next version number of `model_id`: a fresh `.tmp-v<N>` directory whose
+    /// `.writer` file stays locked for as long as the claim lives.
+    fn claim_version(&self, model_id: &str) -> Result<Claim, RegistryError> {
+        self.locked(|| {
+            let parent = self.root.join("models").join(model_id);
+            std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+            let mut highest = self
+                .versions(model_id)?
+                .last()
+                .and_then(|v| v[1..].parse::<u64>().ok())
+                .unwrap_or(0);
+            for entry in std::fs::read_dir(&parent).map_err(io(&parent))? {
+                let entry = entry.map_err(io(&parent))?;
+                let name = entry.file_name();
+                let Some(n) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix(".tmp-v"))
+                    .and_then(|n| n.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                if claim_is_live(&entry.path()) {
+                    highest = highest.max(n);
+                } else {
+                    let stale = entry.path();
+                    tracing::warn!(dir = %stale.display(), "removing a version claim whose writer is gone");
+                    std::fs::remove_dir_all(&stale).map_err(io(&stale))?;
+                }
+            }
+            let version = format!("v{}", highest + 1);
+            let dir = parent.join(format!(".tmp-{version}"));
+            std::fs::create_dir(&dir).map_err(io(&dir))?;
+            let writer_path = dir.join(WRITER_FILE);
+            let writer = std::fs::File::create(&writer_path).map_err(io(&writer_path))?;
+            writer.lock().map_err(io(&writer_path))?;
+            Ok(Claim {
+                model: ModelRef {
+                    model_id: model_id.to_owned(),
+                    version,
+                },
+                dir,
+                _writer: writer,
+            })
+        })
     }
 
     fn aliases_path(&self) -> PathBuf {
@@ -222,26 +304,28 @@ impl Registry {
                 version: model.version.clone(),
             });
         }
-        let mut aliases = self.aliases()?;
-        let previous = aliases.insert(alias.to_owned(), model.clone());
-        let path = self.aliases_path();
-        let tmp = self.root.join(".aliases.json.tmp");
-        let bytes =
-            serde_json::to_vec_pretty(&aliases).map_err(|source| RegistryError::Corrupt {
-                path: path.display().to_string(),
-                source,
+        self.locked(|| {
+            let mut aliases = self.aliases()?;
+            let previous = aliases.insert(alias.to_owned(), model.clone());
+            let path = self.aliases_path();
+            let tmp = self.root.join(".aliases.json.tmp");
+            let bytes =
+                serde_json::to_vec_pretty(&aliases).map_err(|source| RegistryError::Corrupt {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&bytes).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            self.append_history(&HistoryEvent::AliasMoved {
+                at_ms: now_ms,
+                alias: alias.to_owned(),
+                model: model.clone(),
+                previous: previous.clone(),
             })?;
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        self.append_history(&HistoryEvent::AliasMoved {
-            at_ms: now_ms,
-            alias: alias.to_owned(),
-            model: model.clone(),
-            previous: previous.clone(),
-        })?;
-        Ok(previous)
+            Ok(previous)
+        })
     }
 
     /// Loads and verifies a version.

@@ -68,3 +68,85 @@ fn a_failed_write_publishes_nothing() {
 fn write_ok(dir: &Path, version: &str) -> Result<(), RegistryError> {
     write(dir, version).map_err(RegistryError::from)
 }
+
+#[test]
+fn concurrent_registrations_get_distinct_complete_versions() {
+    let root = tempfile::tempdir().unwrap();
+    let reg = Registry::open(root.path()).unwrap();
+    let refs: Vec<ModelRef> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let reg = reg.clone();
+                s.spawn(move || {
+                    reg.register("fraud", i, |dir, version| {
+                        // Long enough that every writer is mid-write at once.
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        write_ok(dir, version)
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut versions: Vec<_> = refs.iter().map(|r| r.version.clone()).collect();
+    versions.sort_by_key(|v| v[1..].parse::<u64>().unwrap());
+    let expected: Vec<_> = (1..=8).map(|n| format!("v{n}")).collect();
+    assert_eq!(versions, expected);
+    assert_eq!(reg.versions("fraud").unwrap(), expected);
+    for r in &refs {
+        let loaded = reg.load(r).unwrap();
+        assert_eq!(
+            loaded.manifest().version,
+            r.version,
+            "each version holds its own artifact"
+        );
+        assert!(!reg.version_dir(r).join(WRITER_FILE).exists());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(root.path().join("models/fraud"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn concurrent_alias_moves_lose_no_alias() {
+    let root = tempfile::tempdir().unwrap();
+    let reg = Registry::open(root.path()).unwrap();
+    let v1 = reg.register("fraud", 1, write_ok).unwrap();
+    std::thread::scope(|s| {
+        for i in 0..16 {
+            let (reg, v1) = (reg.clone(), v1.clone());
+            s.spawn(move || reg.set_alias(&format!("a{i}"), &v1, i).unwrap());
+        }
+    });
+    assert_eq!(reg.aliases().unwrap().len(), 16);
+    assert_eq!(reg.history().unwrap().len(), 17);
+}
+
+#[test]
+fn a_claim_whose_writer_died_is_reclaimed_and_a_live_one_is_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let reg = Registry::open(root.path()).unwrap();
+    // A writer that crashed: its claim directory is left, its lock is gone.
+    let stale = root.path().join("models/fraud/.tmp-v1");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join(WRITER_FILE), b"").unwrap();
+    std::fs::write(stale.join("half-written"), b"x").unwrap();
+    // A writer still at work on v2.
+    let live = root.path().join("models/fraud/.tmp-v2");
+    std::fs::create_dir_all(&live).unwrap();
+    let held = std::fs::File::create(live.join(WRITER_FILE)).unwrap();
+    held.lock().unwrap();
+
+    let v = reg.register("fraud", 1, write_ok).unwrap();
+    assert_eq!(v.version, "v3", "v2 is still claimed, v1's claim is free");
+    assert!(!stale.exists(), "the dead claim was removed");
+    assert!(live.exists(), "a live claim is never removed");
+    drop(held);
+    let v = reg.register("fraud", 2, write_ok).unwrap();
+    assert_eq!(v.version, "v4");
+    assert!(!live.exists(), "the dead claim was cleared");
+}
