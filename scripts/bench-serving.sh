@@ -9,7 +9,12 @@
 #      history and merchant hash;
 #   4. GetFeatureVector at a fixed open-loop rate (VIGIL_BENCH_RPS, default 1000 req/s, 4
 #      connections) with h2load (Debian nghttp2-client): p50 / p99 / max from its per-request
-#      log.
+#      log;
+#   5. a model trained on that lake (vigil-trainer train), served by vigil-inference; Score
+#      (feature fetch from the feature-service included) at fixed open-loop rates
+#      (VIGIL_BENCH_SCORE_RATES, default 100 500 1000 2000 req/s) and closed loop: p50 / p99 /
+#      p99.9 / max, and the gRPC outcome of every request read from the server's counters
+#      (h2load sees only HTTP 200; grpc-status is in the trailers).
 # Results go to $VIGIL_BENCH_OUT (default run/bench-serving-<date>).
 source "$(dirname "$0")/lib.sh"
 cd "$VIGIL_ROOT"
@@ -27,7 +32,8 @@ if ! command -v h2load >/dev/null; then
   as_root apt-get install -y -q nghttp2-client >/dev/null
 fi
 log "building release binaries (cached in $CARGO_TARGET_DIR)"
-cargo build --release --quiet --bin vigil-ingest --bin vigil-feature-service --bin vigil-datagen
+cargo build --release --quiet --bin vigil-ingest --bin vigil-feature-service --bin vigil-datagen \
+  --bin vigil-trainer --bin vigil-inference
 BIN="$CARGO_TARGET_DIR/release"
 
 export VIGIL_RUN_DIR="$VIGIL_ROOT/run/bench-stack" VIGIL_REDIS_PORT=27379 VIGIL_KAFKA_PORT=27092
@@ -64,7 +70,7 @@ metric() { # admin-port name -> sum over labels
 
 NOW_MS="$(($(date +%s) * 1000))"
 start ingest 51051 9201
-log "1/4 30 days of history for $USERS users through ingest (feature-service down)"
+log "1/5 30 days of history for $USERS users through ingest (feature-service down)"
 "$BIN/vigil-datagen" replay --ingest http://127.0.0.1:51051 --seed 7 --users "$USERS" \
   --start "$((NOW_MS - 30 * 86400000))" --days 30 --rate 200000 --batch 1000 >"$OUT/replay.txt" 2>&1 \
   || { cat "$OUT/replay.txt"; die "replay failed"; }
@@ -72,7 +78,7 @@ ACCEPTED="$(curl -s http://127.0.0.1:9201/metrics | awk '/^vigil_ingest_transact
 [ "${ACCEPTED:-0}" -gt 0 ] || die "ingest accepted no transactions (see $OUT/replay.txt)"
 log "    $ACCEPTED transactions accepted"
 
-log "2/4 feature-service catching up (fresh speed group)"
+log "2/5 feature-service catching up (fresh speed group)"
 start feature-service 51052 9202 VIGIL_FEATURE_SERVICE__SPEED_GROUP="bench-$NOW_MS" \
   VIGIL_FEATURE_SERVICE__LAKE_GROUP="bench-lake-$NOW_MS"
 FIRST="" LAST="" FIRST_N=0 n=0
@@ -87,7 +93,7 @@ done
 RATE="$(python3 -c "print(round(($ACCEPTED - $FIRST_N) / (($LAST - $FIRST) / 1e9)))")"
 log "    $RATE transactions/s"
 
-log "3/4 Redis bytes per key"
+log "3/5 Redis bytes per key"
 redis_cli() { redis-cli -p "$VIGIL_REDIS_PORT" "$@"; }
 sizes() { # pattern -> "n mean p50 p99 max"
   redis_cli --scan --pattern "$1" | while read -r k; do redis_cli MEMORY USAGE "$k" SAMPLES 0; done |
@@ -99,7 +105,7 @@ USER_BYTES="$(sizes 'vigil:v4:user:*')"
 PROFILE_BYTES="$(sizes 'vigil:v4:profile:*')"
 MERCHANT_BYTES="$(sizes 'vigil:v4:merchant:*')"
 
-log "4/4 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
+log "4/5 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
 python3 - "$OUT/request.bin" <<'PY'
 import struct, sys, time
 def varint(n):
@@ -140,10 +146,47 @@ CONNS=4
 h2load -n "$((RPS * SECONDS_AT_RATE))" -c "$CONNS" -m 1 --rps "$((RPS / CONNS))" \
   -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/request.bin" \
   --log-file "$OUT/h2load.tsv" "$URL" >"$OUT/h2load.txt" 2>&1 || { cat "$OUT/h2load.txt"; die "h2load failed"; }
-LAT="$(python3 -c 'import sys
+quantiles() { # h2load log -> "n p50 p99 p99.9 max" (ms)
+  python3 -c 'import sys
 v = sorted(int(l.split("\t")[2]) for l in open(sys.argv[1]) if l.strip())
 q = lambda p: v[min(len(v) - 1, int(len(v) * p))] / 1000
-print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {v[-1] / 1000:.2f}")' "$OUT/h2load.tsv")"
+print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {q(0.999):.2f} {v[-1] / 1000:.2f}")' "$1"
+}
+LAT="$(quantiles "$OUT/h2load.tsv")"
+
+log "5/5 Score at fixed open-loop rates and closed loop (h2load)"
+REGISTRY="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-registry.XXXXXX")"
+sleep 2 # the lake writer's linger
+"$BIN/vigil-trainer" train --lake "$LAKE" --registry "$REGISTRY" --promote production \
+  --work-dir "$OUT/trainset" >"$OUT/train.json" 2>"$OUT/train.log" || { tail "$OUT/train.log"; die "training failed"; }
+start inference 51053 9203 VIGIL_REGISTRY__PATH="$REGISTRY" \
+  VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-$NOW_MS"
+SCORE_URL="http://127.0.0.1:51053/vigil.v1.InferenceService/Score"
+outcomes() { # -> "scored degraded shed"
+  echo "$(metric 9203 vigil_inference_scores_total) $(metric 9203 vigil_inference_degraded_total) $(metric 9203 vigil_grpc_requests_shed_total)"
+}
+SCORE_ROWS=()
+run_score() { # label h2load-args...
+  local label=$1
+  shift
+  read -r s0 d0 x0 <<<"$(outcomes)"
+  h2load -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/request.bin" \
+    --log-file "$OUT/score-$label.tsv" "$@" "$SCORE_URL" >"$OUT/score-$label.txt" 2>&1 \
+    || { cat "$OUT/score-$label.txt"; die "h2load failed"; }
+  read -r s1 d1 x1 <<<"$(outcomes)"
+  local secs rps
+  secs="$(awk '/^finished in/ { sub(/s,$/, "", $3); print $3 }' "$OUT/score-$label.txt")"
+  rps="$(awk '/^finished in/ { print $4 }' "$OUT/score-$label.txt")"
+  read -r n p50 p99 p999 max <<<"$(quantiles "$OUT/score-$label.tsv")"
+  SCORE_ROWS+=("| Score, $label ($n requests, ${secs}s, $rps req/s achieved) | $p50 / $p99 / $p999 / $max ms | $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed |")
+  log "    $label: p50 $p50 p99 $p99 p99.9 $p999 ms; $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed"
+}
+run_score "warm-up" -n 2000 -c 4 -m 1
+SCORE_ROWS=()
+for rate in ${VIGIL_BENCH_SCORE_RATES:-100 500 1000 2000}; do
+  run_score "$rate req/s open loop, 4 connections" -n "$((rate * SECONDS_AT_RATE))" -c 4 -m 1 --rps "$((rate / 4))"
+done
+run_score "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
 
 {
   echo "# Speed layer and GetFeatureVector"
@@ -161,6 +204,10 @@ print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {v[-1] / 1000:.2f}")' "$OUT/h2load.t
   echo "| Redis bytes per profile history | $n, $mean, $p50, $p99, $max |"
   read -r n mean p50 p99 max <<<"$MERCHANT_BYTES"
   echo "| Redis bytes per merchant hash | $n, $mean, $p50, $p99, $max |"
-  read -r n p50 p99 max <<<"$LAT"
+  read -r n p50 p99 _ max <<<"$LAT"
   echo "| GetFeatureVector at $RPS req/s open loop, $CONNS connections ($n requests): p50 / p99 / max | $p50 / $p99 / $max ms |"
+  echo
+  echo "| Score (release, feature fetch included) | p50 / p99 / p99.9 / max | outcomes on the server's counters |"
+  echo "|---|---|---|"
+  printf '%s\n' "${SCORE_ROWS[@]}"
 } | tee "$OUT/results.md"

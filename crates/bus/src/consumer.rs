@@ -179,3 +179,69 @@ impl Consumer {
         Ok(())
     }
 }
+
+/// The last `last` records of every partition of `topic` as of now, oldest first within a
+/// partition. Read by explicit assignment, outside any consumer group, committing nothing:
+/// for state kept only in memory and rebuilt from a topic's tail after a restart (the drift
+/// monitor's windows). Fails with [`BusError::Task`] when the tail is not read within
+/// `timeout`.
+pub async fn read_tail(
+    cfg: &KafkaConfig,
+    topic: &str,
+    last: i64,
+    timeout: Duration,
+) -> Result<Vec<Delivery>, BusError> {
+    let consumer: StreamConsumer = cfg
+        .client("vigil-tail")
+        .set("group.id", format!("vigil-tail-{topic}"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()?;
+    let (partitions, name) = (cfg.partitions, topic.to_owned());
+    // `fetch_watermarks` blocks on a broker round trip.
+    let (consumer, mut ranges) = tokio::task::spawn_blocking(move || {
+        let mut ranges: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+        for p in 0..partitions {
+            let (low, high) = consumer.fetch_watermarks(&name, p, Duration::from_secs(10))?;
+            let start = low.max(high - last);
+            if start < high {
+                ranges.insert(p, (start, high));
+            }
+        }
+        Ok::<_, BusError>((consumer, ranges))
+    })
+    .await
+    .map_err(|e| BusError::Task(format!("fetching watermarks: {e}")))??;
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (p, (start, _)) in &ranges {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*start))?;
+    }
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !ranges.is_empty() {
+        let m = match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(m) => m?,
+            Err(_) => {
+                return Err(BusError::Task(format!(
+                    "the tail of {topic} was not read within {timeout:?} ({} partitions left)",
+                    ranges.len()
+                )));
+            }
+        };
+        let d = Delivery::from_borrowed(&m);
+        let Some(&(_, high)) = ranges.get(&d.partition) else {
+            continue; // a partition already read to its end
+        };
+        if d.offset + 1 >= high {
+            ranges.remove(&d.partition);
+        }
+        if d.offset < high {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}

@@ -27,7 +27,7 @@ pub mod topics;
 
 pub use batches::{BatchFuture, BatchLoop, Failure, LoopMetrics, RetryPolicy, StageMetrics};
 pub use config::KafkaConfig;
-pub use consumer::{Consumer, Delivery};
+pub use consumer::{Consumer, Delivery, read_tail};
 pub use producer::Producer;
 
 /// Errors of the bus.

@@ -178,9 +178,11 @@ impl DriftService for Api {
     }
 }
 
-/// Keeps the window's reference in step with the alias: a new model version starts a new window.
+/// Keeps the window's reference in step with the alias: a new model version starts a new
+/// window, filled at once from the tails of the scores and features topics ([`warm_up`]).
 async fn follow_alias(
     registry: Registry,
+    kafka: bus::KafkaConfig,
     settings: Settings,
     window: Shared,
     stop: CancellationToken,
@@ -205,15 +207,13 @@ async fn follow_alias(
                         );
                         let reference = m.reference_scores.clone();
                         tracing::info!(version = %target.version, "drift reference loaded");
+                        let mut fresh = Windows {
+                            scores: ScoreWindow::new(target.version, reference, settings.window),
+                            features,
+                        };
+                        warm_up(&kafka, &mut fresh, settings.window).await;
                         if let Ok(mut w) = window.lock() {
-                            *w = Some(Windows {
-                                scores: ScoreWindow::new(
-                                    target.version,
-                                    reference,
-                                    settings.window,
-                                ),
-                                features,
-                            });
+                            *w = Some(fresh);
                         }
                     }
                     Ok(Err(error)) => tracing::error!(%error, "cannot load the reference model"),
@@ -269,17 +269,53 @@ async fn consume(l: ConsumeLoop, window: Shared, stop: CancellationToken) {
 
 const STAGE: &str = "drift-monitor";
 
+/// Fills a new window, before it is installed, from the last `n` records of each partition
+/// of the scores and features topics. The windows are in memory, so without this a restart
+/// (or a model switch whose first scores arrived before the switch was seen) would report
+/// "insufficient data" until `n` new scores came in. Filling before installing keeps the
+/// window in topic order; records the consumer loop takes while the tail is read go to the
+/// previous window, and a record seen by both counts once (the windows keep distinct
+/// transaction ids). A tail that cannot be read leaves the window to fill from the live
+/// stream, and says so.
+async fn warm_up(kafka: &bus::KafkaConfig, windows: &mut Windows, n: usize) {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    for topic in [topics::SCORES, topics::FEATURES] {
+        match bus::read_tail(kafka, topic, n, Duration::from_secs(60)).await {
+            Ok(tail) => {
+                // Undecodable records are the consumer loop's to quarantine.
+                let skipped = apply(Some(windows), &tail).len();
+                tracing::info!(
+                    topic,
+                    records = tail.len(),
+                    skipped,
+                    "drift window warmed up from the topic's tail"
+                );
+            }
+            Err(error) => {
+                tracing::error!(%error, topic, "cannot read the topic's tail; the window fills from the live stream");
+            }
+        }
+    }
+}
+
 /// Adds the batch to the windows (when a model is behind the alias); returns the records
 /// that do not decode, with the reason, whether or not there is a window.
 fn apply_scores<'b>(
     window: &Shared,
     batch: &'b [bus::Delivery],
 ) -> Vec<(&'b bus::Delivery, String)> {
-    let mut bad = Vec::new();
     let mut guard = window
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut w = guard.as_mut();
+    apply(guard.as_mut(), batch)
+}
+
+/// [`apply_scores`] on windows already borrowed.
+fn apply<'b>(
+    mut w: Option<&mut Windows>,
+    batch: &'b [bus::Delivery],
+) -> Vec<(&'b bus::Delivery, String)> {
+    let mut bad = Vec::new();
     for d in batch {
         if d.topic == topics::FEATURES {
             match d.decode::<FeatureVector>("feature vector") {
@@ -359,6 +395,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let registry = Registry::open_existing(cfg.registry.path.clone());
     ctx.shutdown.tasks.spawn(follow_alias(
         registry,
+        cfg.kafka.clone(),
         d.clone(),
         window.clone(),
         stop.clone(),

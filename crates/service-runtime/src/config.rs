@@ -98,6 +98,15 @@ pub fn load<T: ServiceConfig>(
         figment = figment.merge((path, value));
     }
     let config: T = figment.extract()?;
+    let server = config.server();
+    for (field, value) in [
+        ("server.max_in_flight", server.max_in_flight),
+        ("server.concurrency_limit", server.concurrency_limit),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(field, "must be at least 1"));
+        }
+    }
     config.validate()?;
     Ok(config)
 }
@@ -119,6 +128,10 @@ pub struct ServerConfig {
     /// Concurrent requests per connection before load is shed.
     #[serde(default = "default_concurrency")]
     pub concurrency_limit: usize,
+    /// Requests in flight across all connections before load is shed (`RESOURCE_EXHAUSTED`;
+    /// health and reflection exempt).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
 }
 
 fn default_shutdown_secs() -> u64 {
@@ -129,6 +142,9 @@ fn default_request_timeout_ms() -> u64 {
 }
 fn default_concurrency() -> usize {
     256
+}
+fn default_max_in_flight() -> usize {
+    512
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! What every Vigil gRPC server serves besides its own service: `grpc.health.v1` and server
 //! reflection. Both reflection versions are served: grpcurl 1.8.6 speaks only v1alpha.
 
+use crate::admission::AdmissionLayer;
+use crate::launch::GrpcListener;
 use tonic::service::RoutesBuilder;
 use tonic_health::server::HealthReporter;
 
@@ -32,20 +34,26 @@ pub fn add_standard_services(
 }
 
 /// A tonic server with Vigil's standard middleware: per-request timeout, a per-connection
-/// concurrency limit and load shedding beyond it (tower layers configured through tonic).
-pub fn server(cfg: &crate::ServerConfig) -> tonic::transport::Server {
+/// concurrency limit and load shedding beyond it (tower layers configured through tonic), and
+/// the server-wide limit of `admission` in front of them ([`crate::admission`]).
+pub fn server(
+    cfg: &crate::ServerConfig,
+    admission: AdmissionLayer,
+) -> tonic::transport::Server<tower::layer::util::Stack<AdmissionLayer, tower::layer::util::Identity>>
+{
     tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_millis(cfg.request_timeout_ms))
         .concurrency_limit_per_connection(cfg.concurrency_limit)
         .load_shed(true)
         .tcp_nodelay(true)
+        .layer(admission)
 }
 
 /// Serves `routes` on `listener` until `stop` is cancelled: then reports NOT_SERVING on the
 /// health service (so load balancers drain this instance), stops accepting connections and
 /// lets in-flight requests finish.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    grpc: GrpcListener,
     cfg: &crate::ServerConfig,
     routes: RoutesBuilder,
     health: HealthReporter,
@@ -54,8 +62,9 @@ pub async fn serve(
     // `Server::tcp_nodelay` only applies to listeners tonic binds itself; an incoming stream
     // handed in (ours, so the address is bound before readiness) needs it set here, or every
     // response waits on Nagle and the peer's delayed ACK (~40 ms per hop).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    server(cfg)
+    let incoming =
+        tonic::transport::server::TcpIncoming::from(grpc.listener).with_nodelay(Some(true));
+    server(cfg, grpc.admission)
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, async move {
             stop.cancelled().await;
@@ -87,7 +96,7 @@ pub enum ServeError {
 /// while ready, NOT_SERVING again when readiness drops or shutdown starts. So a Kubernetes
 /// gRPC probe, the smoke check and a blue/green switch see what `/readyz` says.
 pub async fn serve_service(
-    listener: tokio::net::TcpListener,
+    grpc: GrpcListener,
     cfg: &crate::ServerConfig,
     mut routes: RoutesBuilder,
     services: &[&str],
@@ -123,7 +132,7 @@ pub async fn serve_service(
             readiness.set(false);
         }
     };
-    let (served, ()) = tokio::join!(serve(listener, cfg, routes, health, stop), not_ready);
+    let (served, ()) = tokio::join!(serve(grpc, cfg, routes, health, stop), not_ready);
     readiness.set(false);
     follower.abort();
     Ok(served?)
@@ -180,6 +189,7 @@ mod tests {
             shutdown_timeout_secs: 5,
             request_timeout_ms: 2_000,
             concurrency_limit: 16,
+            max_in_flight: 16,
         };
         let readiness = crate::admin::Readiness::default();
         let stop = tokio_util::sync::CancellationToken::new();
@@ -187,7 +197,7 @@ mod tests {
             let (readiness, stop) = (readiness.clone(), stop.clone());
             tokio::spawn(async move {
                 serve_service(
-                    listener,
+                    GrpcListener::new(listener, 16),
                     &cfg,
                     RoutesBuilder::default(),
                     &["vigil.v1.Test"],

@@ -6,6 +6,7 @@
 //! (`VIGIL_PORTS_FILE`) so that a test harness can find them without guessing.
 
 use crate::admin::{self, Readiness};
+use crate::admission::AdmissionLayer;
 use crate::config::{self, ServiceConfig};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
@@ -31,13 +32,30 @@ struct Args {
 /// What a service's `run` receives.
 #[derive(Debug)]
 pub struct Context {
-    /// The bound gRPC listener.
-    pub grpc: TcpListener,
+    /// The bound gRPC listener, with the server's admission limit.
+    pub grpc: GrpcListener,
     /// Register the service's metrics here; served on `/metrics`.
     pub metrics: prometheus::Registry,
     /// Set when the service is ready for traffic; cleared first on shutdown.
     pub readiness: Readiness,
     pub shutdown: Shutdown,
+}
+
+/// The bound gRPC listener and the limit on requests in flight shared by all its connections.
+#[derive(Debug)]
+pub struct GrpcListener {
+    pub listener: TcpListener,
+    pub admission: AdmissionLayer,
+}
+
+impl GrpcListener {
+    /// `listener` with a limit of `max_in_flight` requests, shedding uncounted (for tests).
+    pub fn new(listener: TcpListener, max_in_flight: usize) -> GrpcListener {
+        GrpcListener {
+            listener,
+            admission: AdmissionLayer::new(max_in_flight, None),
+        }
+    }
 }
 
 /// Runs a service to completion; the exit code reflects its outcome.
@@ -123,8 +141,23 @@ where
         readiness.clone(),
         admin_stop.clone(),
     ));
+    let shed = prometheus::IntCounter::new(
+        "grpc_requests_shed_total",
+        "Requests answered RESOURCE_EXHAUSTED because server.max_in_flight were in flight",
+    )
+    .and_then(|c| metrics.register(Box::new(c.clone())).map(|()| c));
+    let shed = match shed {
+        Ok(c) => Some(c),
+        Err(error) => {
+            tracing::warn!(%error, "cannot register the shed counter; shedding is not counted");
+            None
+        }
+    };
     let ctx = Context {
-        grpc,
+        grpc: GrpcListener {
+            listener: grpc,
+            admission: AdmissionLayer::new(server.max_in_flight, shed),
+        },
         metrics,
         readiness,
         shutdown: shutdown.clone(),

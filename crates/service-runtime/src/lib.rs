@@ -10,6 +10,7 @@
 //! * [`shutdown`] — signal handling and the ordered, deadline-bounded shutdown sequence.
 
 pub mod admin;
+pub mod admission;
 pub mod clock;
 pub mod config;
 pub mod grpc;
