@@ -210,6 +210,43 @@ impl Service {
         }
     }
 
+    /// The sum over labels of the Prometheus metric `name` on the admin port right now (0 when
+    /// absent or unreachable). Plain HTTP/1.1 over a socket: one GET is all this needs.
+    pub fn metric(&self, name: &str) -> f64 {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.admin_port)) else {
+            return 0.0;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        let mut body = String::new();
+        if stream.write_all(request.as_bytes()).is_err()
+            || stream.read_to_string(&mut body).is_err()
+        {
+            return 0.0;
+        }
+        body.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits until the metric `name` reaches `at_least` (the service is past a point).
+    pub async fn until_metric(&self, name: &str, at_least: f64) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.metric(name) < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "{}: {name} never reached {at_least}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILL: no graceful shutdown, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -46,11 +46,15 @@ fn transaction(run: &str, k: usize, t0: i64) -> v1::Transaction {
     }
 }
 
-/// Submits `transactions` ten at a time, 40 ms apart, until each one is accepted or known as a
-/// duplicate: what a failed call or a deferral left open is sent again. The client a crash
+/// Submits `transactions` ten at a time, `pause` apart, until each one is accepted or known as
+/// a duplicate: what a failed call or a deferral left open is sent again. The client a crash
 /// of ingest must not fool into losing or doubling a transaction. Returns the calls that
 /// failed.
-async fn submit_until_accounted(endpoint: String, transactions: Vec<v1::Transaction>) -> usize {
+async fn submit_until_accounted(
+    endpoint: String,
+    transactions: Vec<v1::Transaction>,
+    pause: Duration,
+) -> usize {
     let channel = tonic::transport::Endpoint::from_shared(endpoint)
         .unwrap()
         .connect_lazy();
@@ -83,10 +87,14 @@ async fn submit_until_accounted(endpoint: String, transactions: Vec<v1::Transact
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(pause).await;
     }
     failed
 }
+
+/// How long a crashed consumer stays down: past tansu's 6 s group session (as Kubernetes'
+/// first restart back-off, 10 s, is).
+const RESTART_AFTER: Duration = Duration::from_secs(7);
 
 /// Scores and vectors in the drift-monitor's windows (fewer than the stream's 600).
 const DRIFT_WINDOW: u64 = 300;
@@ -288,13 +296,23 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
             .any(|t| t.transaction_id == l.transaction_id)
     });
     submit_labels(first_labels).await;
+    // Killed once it is consuming: a member killed while its group is still forming leaves
+    // tansu 0.6's group without an assignment (docs/reliability.md).
+    features
+        .until_metric("vigil_features_transactions_applied_total", 1.0)
+        .await;
     features.kill();
 
     let submitter = tokio::spawn(submit_until_accounted(
         ingest_endpoint.clone(),
         all[third..two_thirds].to_vec(),
+        Duration::from_millis(40),
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !submitter.is_finished(),
+        "the client finished before the crash"
+    );
     services[0].kill();
     tokio::time::sleep(Duration::from_millis(300)).await;
     services[0].restart();
@@ -307,7 +325,6 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
     let mut client = IngestServiceClient::connect(ingest_endpoint.clone())
         .await
         .unwrap();
-    submit_labels(late_labels).await;
     // Re-sending already accepted transactions is reported as duplicates, not re-published.
     let again = client
         .submit_batch(v1::SubmitBatchRequest {
@@ -317,16 +334,27 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
         .unwrap()
         .into_inner();
     assert_eq!((again.accepted, again.duplicates), (0, 10));
+    // A consumer restarted sooner is a second member of a group whose crashed leader tansu
+    // still counts: it gets no partitions (docs/reliability.md).
+    tokio::time::sleep(RESTART_AFTER).await;
     features.restart();
     features.wait_healthy().await;
 
     let submitter = tokio::spawn(submit_until_accounted(
         ingest_endpoint.clone(),
         all[two_thirds..].to_vec(),
+        Duration::from_millis(100),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Killed while it scores the backlog the feature-service's restart released.
+    services[1]
+        .until_metric("vigil_inference_stream_scores_total", 1.0)
+        .await;
+    assert!(
+        !submitter.is_finished(),
+        "the client finished before the crash"
+    );
     services[1].kill();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(RESTART_AFTER).await;
     services[1].restart();
     services[1].wait_healthy().await;
     assert_eq!(
@@ -334,6 +362,9 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
         0,
         "ingest was up: no call of the last third fails"
     );
+    // Fraud reports come after their transactions (a report of a transaction the platform
+    // has not seen is counted nowhere).
+    submit_labels(late_labels).await;
 
     // 4. A malformed transaction: INVALID_ARGUMENT naming the field; nothing else affected.
     let mut bad = transaction(&run, 999_999, t0);
@@ -363,12 +394,28 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
     let mut score_records = 0_usize;
     let deadline = Instant::now() + Duration::from_secs(180);
     while scored.len() < wanted.len() {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {} transactions scored",
-            scored.len(),
-            wanted.len()
-        );
+        if Instant::now() >= deadline {
+            // Say where the missing ones stopped: before the feature vector or after it.
+            let mut missing: Vec<&String> =
+                wanted.iter().filter(|t| !scored.contains_key(*t)).collect();
+            missing.sort();
+            let vectors: HashSet<String> =
+                crate::faults::read_topic(&kafka, topics::FEATURES, &format!("{run}-u"))
+                    .await
+                    .iter()
+                    .filter_map(|d| d.decode::<v1::FeatureVector>("vector").ok())
+                    .map(|v| v.transaction_id)
+                    .collect();
+            let with_vector = missing.iter().filter(|t| vectors.contains(**t)).count();
+            panic!(
+                "only {} of {} transactions scored; {with_vector} of the {} missing have a \
+                 feature vector; first missing: {:?}",
+                scored.len(),
+                wanted.len(),
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            );
+        }
         if let Ok(Ok(batch)) = tokio::time::timeout(
             Duration::from_secs(5),
             consumer.next_batch(1_000, Duration::from_millis(100)),
