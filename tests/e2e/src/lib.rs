@@ -294,3 +294,145 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// A Redis and a tansu broker of one test's own, on free ports, with their data in `dir`: for
+/// fault cases that restart them, which the shared stack cannot do under the other tests.
+/// Both keep their data across restarts (Redis AOF with `fsync always`, tansu sqlite).
+#[derive(Debug)]
+pub struct PrivateStack {
+    pub stack: Stack,
+    dir: PathBuf,
+    redis_port: u16,
+    kafka_port: u16,
+    redis: Option<Child>,
+    broker: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not open port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl PrivateStack {
+    /// Starts both in `dir`.
+    pub fn start(dir: &Path) -> PrivateStack {
+        let (redis_port, kafka_port) = (free_port(), free_port());
+        for d in ["redis", "tansu"] {
+            std::fs::create_dir_all(dir.join(d)).expect("stack dir");
+        }
+        let mut s = PrivateStack {
+            stack: Stack {
+                brokers: format!("127.0.0.1:{kafka_port}"),
+                redis_url: format!("redis://127.0.0.1:{redis_port}"),
+            },
+            dir: dir.to_path_buf(),
+            redis_port,
+            kafka_port,
+            redis: None,
+            broker: None,
+        };
+        s.start_redis();
+        s.start_broker();
+        s
+    }
+
+    fn log(&self, name: &str) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{name}.log")))
+            .expect("log file")
+    }
+
+    fn start_redis(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.redis_port.to_string(),
+            ])
+            .arg("--dir")
+            .arg(self.dir.join("redis"))
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .stdout(self.log("redis"))
+            .stderr(self.log("redis"))
+            .spawn()
+            .expect("redis-server (installed by scripts/setup.sh)");
+        self.redis = Some(child);
+        wait_port(self.redis_port, "redis-server");
+    }
+
+    fn start_broker(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.kafka_port);
+        let child = Command::new("tansu")
+            .current_dir(self.dir.join("tansu"))
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(self.log("tansu"))
+            .stderr(self.log("tansu"))
+            .spawn()
+            .expect("tansu (installed by scripts/setup.sh)");
+        self.broker = Some(child);
+        wait_port(self.kafka_port, "tansu");
+    }
+
+    /// SIGKILLs the broker (a crash: sqlite keeps what it committed) and starts it again after
+    /// `down`.
+    pub fn restart_broker(&mut self, down: Duration) {
+        if let Some(mut c) = self.broker.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::thread::sleep(down);
+        self.start_broker();
+    }
+
+    /// Stops Redis with `SHUTDOWN` (it flushes the AOF, as on a rolling restart) and starts it
+    /// again on the same data after `down`.
+    pub fn restart_redis(&mut self, down: Duration) {
+        let _ = Command::new("redis-cli")
+            .args(["-p", &self.redis_port.to_string(), "shutdown"])
+            .output();
+        if let Some(mut c) = self.redis.take() {
+            let _ = c.wait();
+        }
+        std::thread::sleep(down);
+        self.start_redis();
+    }
+}
+
+impl Drop for PrivateStack {
+    fn drop(&mut self) {
+        for c in [self.redis.as_mut(), self.broker.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

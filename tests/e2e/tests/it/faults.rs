@@ -4,7 +4,9 @@
 //!
 //! Cases so far: concurrent submissions of one id; a poison record (a user whose stored state
 //! cannot be read) quarantined with its stage and reason while the pipeline keeps flowing;
-//! Redis paused for writes for 10 s under the speed layer.
+//! Redis paused for writes for 10 s under the speed layer; a broker crash and a Redis restart
+//! under the speed layer (on a private stack). The SIGKILL of each service is in
+//! `pipeline.rs`.
 
 use bus::{Consumer, Delivery, KafkaConfig, topics};
 use e2e::{Service, Stack, now_ms};
@@ -309,23 +311,7 @@ async fn redis_paused_for_writes_holds_readiness_back_and_loses_or_doubles_nothi
     // the speed layer.
     let producer = bus::Producer::new(&kafka, "faults-test").unwrap();
     let t0 = now_ms() - 600_000;
-    let publish = |range: std::ops::Range<i64>| {
-        let (producer, run) = (producer.clone(), run.clone());
-        async move {
-            for k in range {
-                let t = transaction(
-                    &run,
-                    &format!("t{k}"),
-                    &format!("u{}", k % 5),
-                    t0 + k * 1_000,
-                );
-                producer
-                    .send(topics::TRANSACTIONS, &t.user_id, &t)
-                    .await
-                    .unwrap();
-            }
-        }
-    };
+    let publish = |range| publish_transactions(&producer, &run, t0, range);
     let prefix = format!("{run}-");
     publish(0..20).await;
     until_topic(&kafka, topics::FEATURES, &prefix, 60, |r| r.len() >= 20).await;
@@ -345,20 +331,87 @@ async fn redis_paused_for_writes_holds_readiness_back_and_loses_or_doubles_nothi
         "the feature-service stayed SERVING while Redis refused writes for 10 s"
     );
 
-    let vectors = until_topic(&kafka, topics::FEATURES, &prefix, 90, |r| r.len() >= 40).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
+    // And the service is ready again by itself.
+    features.wait_healthy().await;
+}
+
+/// Publishes transactions `range` of `run` straight to the transactions topic (five users,
+/// one merchant, a second apart from `t0`).
+async fn publish_transactions(
+    producer: &bus::Producer,
+    run: &str,
+    t0: i64,
+    range: std::ops::Range<i64>,
+) {
+    for k in range {
+        let t = transaction(
+            run,
+            &format!("t{k}"),
+            &format!("u{}", k % 5),
+            t0 + k * 1_000,
+        );
+        producer
+            .send(topics::TRANSACTIONS, &t.user_id, &t)
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits for `n` vectors of `run` on the features topic, then checks that none is missing or
+/// published twice, and that the merchant's counters (increments: a commit applied twice
+/// would show) count `n`.
+async fn each_vector_once_and_counted_once(
+    kafka: &KafkaConfig,
+    redis_url: &str,
+    run: &str,
+    n: usize,
+) {
+    let prefix = format!("{run}-");
+    let vectors = until_topic(kafka, topics::FEATURES, &prefix, 120, |r| r.len() >= n).await;
     let mut per_id: HashMap<String, usize> = HashMap::new();
     for d in &vectors {
         let v: v1::FeatureVector = d.decode("vector").unwrap();
         *per_id.entry(v.transaction_id).or_default() += 1;
     }
-    assert_eq!(per_id.len(), 40, "vectors lost");
+    assert_eq!(per_id.len(), n, "vectors lost");
     let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "vectors published twice: {twice:?}");
-    // Merchant counters are increments: a commit applied twice would show here.
     assert_eq!(
-        merchant_transactions(&stack.redis_url, &format!("{run}-m1")),
-        40
+        merchant_transactions(redis_url, &format!("{run}-m1")),
+        n as i64
     );
-    // And the service is ready again by itself.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_crash_and_a_redis_restart_under_the_speed_layer_lose_and_double_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut private = e2e::PrivateStack::start(&dir.path().join("stack"));
+    let stack = private.stack.clone();
+    let run = format!("b{}", now_ms());
+    let mut features = Service::start(
+        "feature-service",
+        feature_service_env(&stack, dir.path(), &run),
+        dir.path(),
+    );
+    features.wait_healthy().await;
+    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
+    let producer = bus::Producer::new(&kafka, "faults-test").unwrap();
+    let t0 = now_ms() - 600_000;
+    let publish = |range| publish_transactions(&producer, &run, t0, range);
+
+    publish(0..20).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 20).await;
+
+    // The broker crashes (SIGKILL) and is back 2 s later; the producer and the speed layer's
+    // consumer reconnect by themselves.
+    tokio::task::block_in_place(|| private.restart_broker(Duration::from_secs(2)));
+    publish(20..40).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
+
+    // Redis restarts (SHUTDOWN, 1 s down, the same AOF) under the running service.
+    tokio::task::block_in_place(|| private.restart_redis(Duration::from_secs(1)));
+    publish(40..60).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 60).await;
     features.wait_healthy().await;
 }
