@@ -415,3 +415,128 @@ async fn a_broker_crash_and_a_redis_restart_under_the_speed_layer_lose_and_doubl
     each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 60).await;
     features.wait_healthy().await;
 }
+
+/// A registry at `root` with one model over the feature schema behind `production`: a
+/// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
+fn registry_with_a_model(root: &std::path::Path) {
+    let n = features::FEATURES.len();
+    let reg = registry::Registry::open(root).unwrap();
+    let version = reg
+        .register("fraud", now_ms(), |dir, version| {
+            let manifest = model::Manifest {
+                model_id: "fraud".into(),
+                version: version.into(),
+                feature_set_version: features::FEATURE_SET_VERSION.into(),
+                schema_hash: features::schema_hash().into(),
+                feature_names: features::FEATURES
+                    .iter()
+                    .map(|f| f.name.to_owned())
+                    .collect(),
+                thresholds: model::Thresholds {
+                    review: 0.5,
+                    block: 0.9,
+                },
+                ..model::Manifest::default()
+            };
+            let mut weights = vec![0.0; n];
+            weights[0] = 1.0;
+            let m = model::linear::LogisticModel {
+                means: vec![0.0; n],
+                scales: vec![1.0; n],
+                weights,
+                intercept: -5.0,
+            };
+            model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m))
+                .map(|_| ())
+                .map_err(registry::RegistryError::from)
+        })
+        .unwrap();
+    reg.set_alias("production", &version, now_ms()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_feature_service_down_score_answers_degraded_at_once_and_recovers_by_itself() {
+    use proto::v1::inference_service_client::InferenceServiceClient;
+    let stack = Stack::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("k{}", now_ms());
+    registry_with_a_model(&dir.path().join("registry"));
+    let mut features = Service::start(
+        "feature-service",
+        feature_service_env(&stack, dir.path(), &run),
+        dir.path(),
+    );
+    features.wait_healthy().await;
+    let mut env = stack.env();
+    env.extend([
+        (
+            "VIGIL_REGISTRY__PATH".to_owned(),
+            dir.path().join("registry").display().to_string(),
+        ),
+        ("VIGIL_FEATURES__ENDPOINT".to_owned(), features.endpoint()),
+        (
+            "VIGIL_INFERENCE__CONSUMER_GROUP".to_owned(),
+            format!("inf-{run}"),
+        ),
+    ]);
+    let mut inference = Service::start("inference", env, dir.path());
+    inference.wait_healthy().await;
+    let mut client = InferenceServiceClient::connect(inference.endpoint())
+        .await
+        .unwrap();
+    let mut score = async |k: usize| {
+        let started = Instant::now();
+        let r = client
+            .score(v1::ScoreRequest {
+                transaction: Some(transaction(&run, &format!("t{k}"), "u1", now_ms() - 1_000)),
+                explain: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (r.degraded, started.elapsed())
+    };
+    assert!(!score(0).await.0, "the feature-service is up");
+
+    features.kill();
+    // Until the breaker opens (5 failures), each call waits for its failure (a refused
+    // connection at once, or the 150 ms client timeout); every answer is degraded.
+    for k in 1..=10 {
+        assert!(score(k).await.0, "call {k} with the feature-service down");
+    }
+    assert!(inference.metric("vigil_inference_breaker_opened_total") >= 1.0);
+    let mut open: Vec<Duration> = Vec::new();
+    for k in 11..211 {
+        let (degraded, took) = score(k).await;
+        assert!(degraded);
+        open.push(took);
+    }
+    open.sort();
+    let (p50, p99, max) = (open[100], open[198], open[199]);
+    eprintln!("faults: breaker open, 200 Score calls: p50 {p50:?}, p99 {p99:?}, max {max:?}");
+    // "At once" means without waiting for the feature-service: a third of the 150 ms client
+    // timeout here, where a debug build shares 2 cores with other tests. The 5 ms target is
+    // measured on an idle machine (docs/reliability.md).
+    assert!(
+        p99 < Duration::from_millis(50),
+        "degraded answers with the breaker open: p99 {p99:?}, as if still waiting on the feature-service"
+    );
+
+    // Back on the same port: a half-open probe finds it and closes the breaker by itself.
+    features.restart();
+    features.wait_healthy().await;
+    let back = Instant::now();
+    let mut k = 1_000;
+    while score(k).await.0 {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "Score still degraded 30 s after the feature-service came back"
+        );
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "faults: breaker closed {:?} after the feature-service was back",
+        back.elapsed()
+    );
+}
