@@ -19,6 +19,23 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
+    /// One metadata round trip to the cluster for `topic`, within `timeout`: for readiness
+    /// probes of services that produce only when a request comes.
+    pub async fn ping(&self, topic: &str, timeout: std::time::Duration) -> Result<(), BusError> {
+        use rdkafka::producer::Producer as _;
+        let (producer, topic) = (self.inner.clone(), topic.to_owned());
+        // `fetch_metadata` blocks on the round trip.
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| BusError::Task(format!("metadata probe: {e}")))?
+        .map_err(BusError::from)
+    }
+
     pub fn new(cfg: &KafkaConfig, client_id: &str) -> Result<Producer, BusError> {
         let inner = cfg
             .client(client_id)

@@ -45,6 +45,31 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let producer = Producer::new(&cfg.kafka, "vigil-ingest")?;
     let store = OnlineStore::connect(&cfg.redis).await?;
     let metrics = metrics::Metrics::register(&ctx.metrics)?;
+    // Ingest has no consumer loop to notice an outage: probe what every request needs.
+    let every = std::time::Duration::from_secs(1);
+    let stop = ctx.shutdown.stop_intake.clone();
+    let probe_store = store.clone();
+    ctx.shutdown.tasks.spawn(service_runtime::admin::probe(
+        ctx.readiness.component("redis"),
+        every,
+        3,
+        move || {
+            let store = probe_store.clone();
+            async move { store.ping().await }
+        },
+        stop.clone(),
+    ));
+    let probe_producer = producer.clone();
+    ctx.shutdown.tasks.spawn(service_runtime::admin::probe(
+        ctx.readiness.component("kafka"),
+        every,
+        3,
+        move || {
+            let producer = probe_producer.clone();
+            async move { producer.ping(topics::TRANSACTIONS, every).await }
+        },
+        stop,
+    ));
     let handler = handler::Handler::new(producer, store.clone(), cfg.ingest.clone(), metrics);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(IngestServiceServer::new(handler));

@@ -631,6 +631,13 @@ impl OnlineStore {
         Ok(())
     }
 
+    /// One round trip to Redis (`PING`): for readiness probes of services that use the store
+    /// only when a request comes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.client.ping(None).await?;
+        Ok(())
+    }
+
     /// Closes the connection.
     pub async fn quit(&self) -> Result<(), StoreError> {
         self.client.quit().await?;

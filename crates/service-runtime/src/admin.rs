@@ -151,6 +151,47 @@ impl Component {
     }
 }
 
+/// Probes a dependency every `every` until `stop`, for services whose dependencies no
+/// consumer loop exercises (ingest's Redis and broker are used only when a request comes).
+/// After `unhealthy_after` failed probes in a row (an error, or no answer within `every`) the
+/// component holds readiness back with the reason; the first success gives it back.
+pub async fn probe<F, Fut, E>(
+    component: Component,
+    every: std::time::Duration,
+    unhealthy_after: u32,
+    mut check: F,
+    stop: CancellationToken,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut failures = 0_u32;
+    loop {
+        let failure = match tokio::time::timeout(every, check()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(_) => Some(format!("no answer within {every:?}")),
+        };
+        match failure {
+            None => {
+                failures = 0;
+                component.healthy();
+            }
+            Some(reason) => {
+                failures += 1;
+                if failures >= unhealthy_after {
+                    component.failing(&format!("{failures} probes failed in a row: {reason}"));
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => break,
+        }
+    }
+}
+
 /// See [`Component::guard`].
 #[derive(Debug)]
 pub struct LoopGuard {
@@ -238,6 +279,63 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::Readiness;
+
+    #[tokio::test]
+    async fn a_probe_holds_readiness_back_after_failures_in_a_row_and_gives_it_back() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let r = Readiness::default();
+        r.set(true);
+        let (up, probes) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU32::new(0)));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = {
+            let (up, probes) = (up.clone(), probes.clone());
+            tokio::spawn(super::probe(
+                r.component("redis"),
+                std::time::Duration::from_millis(5),
+                3,
+                move || {
+                    let (up, probes) = (up.clone(), probes.clone());
+                    async move {
+                        probes.fetch_add(1, Ordering::SeqCst);
+                        if up.load(Ordering::SeqCst) {
+                            Ok(())
+                        } else {
+                            Err("connection refused")
+                        }
+                    }
+                },
+                stop.clone(),
+            ))
+        };
+        let until = async |what: &str, ok: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !ok() {
+                assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
+        until("a first probe", &|| probes.load(Ordering::SeqCst) >= 1).await;
+        assert!(r.get());
+        up.store(false, Ordering::SeqCst);
+        let from = probes.load(Ordering::SeqCst);
+        until("one failed probe", &|| {
+            probes.load(Ordering::SeqCst) >= from + 2
+        })
+        .await;
+        // Not after one or two failures (a blip), but after three.
+        until("not ready", &|| !r.get()).await;
+        assert!(probes.load(Ordering::SeqCst) >= from + 3);
+        let causes = r.causes().join(" ");
+        assert!(
+            causes.contains("redis") && causes.contains("connection refused"),
+            "{causes}"
+        );
+        up.store(true, Ordering::SeqCst);
+        until("ready again", &|| r.get()).await;
+        stop.cancel();
+        task.await.unwrap();
+    }
 
     #[test]
     fn a_failing_component_holds_readiness_back_until_it_recovers() {

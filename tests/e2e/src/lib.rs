@@ -354,7 +354,8 @@ impl PrivateStack {
             .expect("log file")
     }
 
-    fn start_redis(&mut self) {
+    /// Starts Redis (again) on its data.
+    pub fn start_redis(&mut self) {
         let child = Command::new("redis-server")
             .args([
                 "--bind",
@@ -411,17 +412,14 @@ impl PrivateStack {
         self.start_broker();
     }
 
-    /// Stops Redis with `SHUTDOWN` (it flushes the AOF, as on a rolling restart) and starts it
-    /// again on the same data after `down`.
-    pub fn restart_redis(&mut self, down: Duration) {
+    /// Stops Redis with `SHUTDOWN` (it flushes the AOF, as on a rolling restart).
+    pub fn stop_redis(&mut self) {
         let _ = Command::new("redis-cli")
             .args(["-p", &self.redis_port.to_string(), "shutdown"])
             .output();
         if let Some(mut c) = self.redis.take() {
             let _ = c.wait();
         }
-        std::thread::sleep(down);
-        self.start_redis();
     }
 }
 

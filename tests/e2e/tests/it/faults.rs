@@ -409,8 +409,26 @@ async fn a_broker_crash_and_a_redis_restart_under_the_speed_layer_lose_and_doubl
     publish(20..40).await;
     each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
 
-    // Redis restarts (SHUTDOWN, 1 s down, the same AOF) under the running service.
-    tokio::task::block_in_place(|| private.restart_redis(Duration::from_secs(1)));
+    // Redis stops (SHUTDOWN) under the running services and is back on the same AOF. Ingest,
+    // which has no consumer loop to notice, probes it: NOT_SERVING after 3 failed probes,
+    // SERVING again by itself.
+    let mut ingest = Service::start("ingest", stack.env(), dir.path());
+    ingest.wait_healthy().await;
+    tokio::task::block_in_place(|| private.stop_redis());
+    let stopped = Instant::now();
+    while ingest.check_serving().await {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "ingest stayed SERVING with Redis down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let noticed = stopped.elapsed();
+    tokio::task::block_in_place(|| private.start_redis());
+    ingest.wait_healthy().await;
+    eprintln!(
+        "faults: ingest NOT_SERVING {noticed:?} after Redis stopped; SERVING again after it was back"
+    );
     publish(40..60).await;
     each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 60).await;
     features.wait_healthy().await;
