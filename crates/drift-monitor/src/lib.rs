@@ -426,7 +426,10 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         stop.clone(),
     ));
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(DriftServiceServer::new(Api { window, thresholds }));
+    routes.add_service(
+        DriftServiceServer::new(Api { window, thresholds })
+            .max_decoding_message_size(cfg.server.max_message_bytes),
+    );
     service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,

@@ -86,10 +86,13 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         .spawn(async move { writer.run(health, &loops, stop).await });
 
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(FeatureServiceServer::new(api::Api::new(
-        store.clone(),
-        cfg.feature_service.max_future_skew_ms,
-    )));
+    routes.add_service(
+        FeatureServiceServer::new(api::Api::new(
+            store.clone(),
+            cfg.feature_service.max_future_skew_ms,
+        ))
+        .max_decoding_message_size(cfg.server.max_message_bytes),
+    );
     service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,

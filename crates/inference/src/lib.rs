@@ -80,7 +80,9 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     );
     let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.reasons);
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(InferenceServiceServer::new(scorer));
+    routes.add_service(
+        InferenceServiceServer::new(scorer).max_decoding_message_size(cfg.server.max_message_bytes),
+    );
     // Ready once a model is loaded.
     let (readiness, stop, mut ready_slot) = (
         ctx.readiness.clone(),

@@ -72,7 +72,9 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     ));
     let handler = handler::Handler::new(producer, store.clone(), cfg.ingest.clone(), metrics);
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(IngestServiceServer::new(handler));
+    routes.add_service(
+        IngestServiceServer::new(handler).max_decoding_message_size(cfg.server.max_message_bytes),
+    );
     service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,

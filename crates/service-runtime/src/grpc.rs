@@ -190,6 +190,7 @@ mod tests {
             request_timeout_ms: 2_000,
             concurrency_limit: 16,
             max_in_flight: 16,
+            max_message_bytes: 1 << 20,
         };
         let readiness = crate::admin::Readiness::default();
         let stop = tokio_util::sync::CancellationToken::new();

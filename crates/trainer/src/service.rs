@@ -182,7 +182,9 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         tasks: ctx.shutdown.tasks.clone(),
     };
     let mut routes = tonic::service::RoutesBuilder::default();
-    routes.add_service(TrainerServiceServer::new(api));
+    routes.add_service(
+        TrainerServiceServer::new(api).max_decoding_message_size(cfg.server.max_message_bytes),
+    );
     service_runtime::grpc::serve_service(
         ctx.grpc,
         &cfg.server,

@@ -558,3 +558,35 @@ async fn with_the_feature_service_down_score_answers_degraded_at_once_and_recove
         back.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_over_the_configured_message_size_is_refused_before_any_of_it_is_accepted() {
+    let stack = Stack::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("s{}", now_ms());
+    let mut env = stack.env();
+    env.push(("VIGIL_SERVER__MAX_MESSAGE_BYTES".into(), "4096".into()));
+    let mut ingest = Service::start("ingest", env, dir.path());
+    ingest.wait_healthy().await;
+    let mut client = IngestServiceClient::connect(ingest.endpoint())
+        .await
+        .unwrap();
+    let batch = |n: usize| v1::SubmitBatchRequest {
+        transactions: (0..n)
+            .map(|k| transaction(&run, &format!("t{k}"), "u1", now_ms() - 1_000))
+            .collect(),
+    };
+    let err = client.submit_batch(batch(100)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
+    assert!(err.message().contains("4096"), "{}", err.message());
+    // Nothing of it was accepted: the same ids in batches under the limit all go through.
+    let (mut accepted, mut duplicates) = (0, 0);
+    for k in (0..100).step_by(10) {
+        let mut b = batch(100);
+        b.transactions = b.transactions[k..k + 10].to_vec();
+        let r = client.submit_batch(b).await.unwrap().into_inner();
+        accepted += r.accepted;
+        duplicates += r.duplicates;
+    }
+    assert_eq!((accepted, duplicates), (100, 0));
+}
