@@ -166,27 +166,27 @@ outcomes() { # -> "scored degraded shed"
   echo "$(metric 9203 vigil_inference_scores_total) $(metric 9203 vigil_inference_degraded_total) $(metric 9203 vigil_grpc_requests_shed_total)"
 }
 SCORE_ROWS=()
-run_score() { # label h2load-args...
-  local label=$1
-  shift
+run_score() { # slug label h2load-args...
+  local slug=$1 label=$2
+  shift 2
   read -r s0 d0 x0 <<<"$(outcomes)"
   h2load -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/request.bin" \
-    --log-file "$OUT/score-$label.tsv" "$@" "$SCORE_URL" >"$OUT/score-$label.txt" 2>&1 \
-    || { cat "$OUT/score-$label.txt"; die "h2load failed"; }
+    --log-file "$OUT/score-$slug.tsv" "$@" "$SCORE_URL" >"$OUT/score-$slug.txt" 2>&1 \
+    || { cat "$OUT/score-$slug.txt"; die "h2load failed"; }
   read -r s1 d1 x1 <<<"$(outcomes)"
   local secs rps
-  secs="$(awk '/^finished in/ { sub(/s,$/, "", $3); print $3 }' "$OUT/score-$label.txt")"
-  rps="$(awk '/^finished in/ { print $4 }' "$OUT/score-$label.txt")"
-  read -r n p50 p99 p999 max <<<"$(quantiles "$OUT/score-$label.tsv")"
+  secs="$(awk '/^finished in/ { sub(/s,$/, "", $3); print $3 }' "$OUT/score-$slug.txt")"
+  rps="$(awk '/^finished in/ { print $4 }' "$OUT/score-$slug.txt")"
+  read -r n p50 p99 p999 max <<<"$(quantiles "$OUT/score-$slug.tsv")"
   SCORE_ROWS+=("| Score, $label ($n requests, ${secs}s, $rps req/s achieved) | $p50 / $p99 / $p999 / $max ms | $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed |")
   log "    $label: p50 $p50 p99 $p99 p99.9 $p999 ms; $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed"
 }
-run_score "warm-up" -n 2000 -c 4 -m 1
+run_score warm-up "warm-up" -n 2000 -c 4 -m 1
 SCORE_ROWS=()
 for rate in ${VIGIL_BENCH_SCORE_RATES:-100 500 1000 2000}; do
-  run_score "$rate req/s open loop, 4 connections" -n "$((rate * SECONDS_AT_RATE))" -c 4 -m 1 --rps "$((rate / 4))"
+  run_score "open-$rate" "$rate req/s open loop, 4 connections" -n "$((rate * SECONDS_AT_RATE))" -c 4 -m 1 --rps "$((rate / 4))"
 done
-run_score "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
+run_score closed "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
 
 {
   echo "# Speed layer and GetFeatureVector"
