@@ -147,16 +147,16 @@ where
     )
     .and_then(|c| metrics.register(Box::new(c.clone())).map(|()| c));
     let shed = match shed {
-        Ok(c) => Some(c),
+        Ok(c) => c,
         Err(error) => {
-            tracing::warn!(%error, "cannot register the shed counter; shedding is not counted");
-            None
+            tracing::error!(%error, "cannot register grpc_requests_shed_total");
+            return ExitCode::FAILURE;
         }
     };
     let ctx = Context {
         grpc: GrpcListener {
             listener: grpc,
-            admission: AdmissionLayer::new(server.max_in_flight, shed),
+            admission: AdmissionLayer::new(server.max_in_flight, Some(shed)),
         },
         metrics,
         readiness,

@@ -300,16 +300,9 @@ async fn redis_paused_for_writes_holds_readiness_back_and_loses_or_doubles_nothi
     let stack = Stack::from_env();
     let dir = tempfile::tempdir().unwrap();
     let run = format!("r{}", now_ms());
-    let mut features = Service::start(
-        "feature-service",
-        feature_service_env(&stack, dir.path(), &run),
-        dir.path(),
-    );
-    features.wait_healthy().await;
-    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
     // Published straight to the topic: ingest itself writes to Redis, and this case is about
     // the speed layer.
-    let producer = bus::Producer::new(&kafka, "faults-test").unwrap();
+    let (mut features, kafka, producer) = speed_layer_under_test(&stack, dir.path(), &run).await;
     let t0 = now_ms() - 600_000;
     let publish = |range| publish_transactions(&producer, &run, t0, range);
     let prefix = format!("{run}-");
@@ -334,6 +327,20 @@ async fn redis_paused_for_writes_holds_readiness_back_and_loses_or_doubles_nothi
     each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
     // And the service is ready again by itself.
     features.wait_healthy().await;
+}
+
+/// A ready feature-service with `run`'s consumer groups on `stack`, and a producer that
+/// publishes straight to its topics.
+async fn speed_layer_under_test(
+    stack: &Stack,
+    dir: &std::path::Path,
+    run: &str,
+) -> (Service, KafkaConfig, bus::Producer) {
+    let mut features = Service::start("feature-service", feature_service_env(stack, dir, run), dir);
+    features.wait_healthy().await;
+    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
+    let producer = bus::Producer::new(&kafka, "faults-test").unwrap();
+    (features, kafka, producer)
 }
 
 /// Publishes transactions `range` of `run` straight to the transactions topic (five users,
@@ -389,14 +396,7 @@ async fn a_broker_crash_and_a_redis_restart_under_the_speed_layer_lose_and_doubl
     let mut private = e2e::PrivateStack::start(&dir.path().join("stack"));
     let stack = private.stack.clone();
     let run = format!("b{}", now_ms());
-    let mut features = Service::start(
-        "feature-service",
-        feature_service_env(&stack, dir.path(), &run),
-        dir.path(),
-    );
-    features.wait_healthy().await;
-    let kafka = KafkaConfig::new(stack.brokers.clone(), true);
-    let producer = bus::Producer::new(&kafka, "faults-test").unwrap();
+    let (mut features, kafka, producer) = speed_layer_under_test(&stack, dir.path(), &run).await;
     let t0 = now_ms() - 600_000;
     let publish = |range| publish_transactions(&producer, &run, t0, range);
 
