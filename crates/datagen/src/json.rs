@@ -5,8 +5,9 @@
 //! value can represent, and `replay` sends the lines to ingest unchanged. The shape follows
 //! the proto3 JSON mapping where that is cheap: proto field names, enums by name
 //! (`"CHANNEL_ONLINE"`; an unknown value as its number), timestamps as RFC 3339 UTC strings
-//! with milliseconds, absent messages omitted. Deviation: `int64` amounts are JSON numbers,
-//! not strings.
+//! with milliseconds, absent messages omitted. Deviations: `int64` amounts are JSON numbers,
+//! not strings. A message is an object or `null`, never serde's array form
+//! (`"amount":[1,"a"]` is refused, not read as 1 unit of currency `a`).
 //!
 //! ```json
 //! {"transaction_id":"tx-2a-00000000","user_id":"u-000123","account_id":"a-000123",
@@ -25,12 +26,93 @@ use serde::{Deserialize, Serialize};
 /// A line that is valid JSON of the right shape but cannot become a proto message.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonShapeError {
+    /// `value` holds at most [`ECHO_CHARS`] characters of what the line had.
     #[error("`{field}`: not an RFC 3339 timestamp: {value:?}")]
     Timestamp { field: &'static str, value: String },
     #[error("`{field}`: timestamp out of range")]
     TimestampRange { field: &'static str },
+    /// At most [`ECHO_CHARS`] characters of the name.
     #[error("`channel`: unknown enum name {0:?}")]
     Channel(String),
+}
+
+/// Why one line is not a record. Every variant names the field, as a path such as
+/// `amount.minor_units` (`.` for the line itself: not JSON, or not an object), and quotes at
+/// most [`ECHO_CHARS`] characters of what the line held, whatever its length.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("`{path}`: {message}")]
+    Json { path: String, message: String },
+    #[error(transparent)]
+    Shape(#[from] JsonShapeError),
+}
+
+impl LineError {
+    /// The field path the error names.
+    pub fn field(&self) -> &str {
+        match self {
+            LineError::Json { path, .. } => path,
+            LineError::Shape(
+                JsonShapeError::Timestamp { field, .. } | JsonShapeError::TimestampRange { field },
+            ) => field,
+            LineError::Shape(JsonShapeError::Channel(_)) => "channel",
+        }
+    }
+}
+
+/// How much of a line's value an error quotes.
+pub const ECHO_CHARS: usize = 32;
+/// serde_json's messages quote whole values ("invalid type: string \"…\""); they are cut here.
+const MAX_MESSAGE_CHARS: usize = 160;
+/// A path names an unknown field by its name, which can be any length.
+pub const MAX_PATH_CHARS: usize = 64;
+
+fn echo(value: &str) -> String {
+    value.chars().take(ECHO_CHARS).collect()
+}
+
+/// Deserializes one line, naming the field path of any error (`serde_path_to_error`: serde
+/// itself reports a wrong type or an unknown field without saying where it was).
+fn from_line<J: serde::de::DeserializeOwned>(line: &str) -> Result<J, LineError> {
+    let error = |path: String, message: String| LineError::Json {
+        path: clip(path, MAX_PATH_CHARS),
+        message: clip(message, MAX_MESSAGE_CHARS),
+    };
+    let mut de = serde_json::Deserializer::from_str(line);
+    let json = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        // A syntax error is the line's (its message has the column); the path of the
+        // partial parse would name `?` for a key not read yet.
+        let path = match e.inner().classify() {
+            serde_json::error::Category::Data => e.path().to_string(),
+            _ => ".".to_owned(),
+        };
+        error(path, e.inner().to_string())
+    })?;
+    // Content after the object is an error of the line itself.
+    de.end().map_err(|e| error(".".to_owned(), e.to_string()))?;
+    Ok(json)
+}
+
+/// `text` cut to `max` characters, marked with `…` when cut.
+fn clip(text: String, max: usize) -> String {
+    if text.chars().count() > max {
+        text.chars().take(max).collect::<String>() + "…"
+    } else {
+        text
+    }
+}
+
+/// Parses one `transactions.jsonl` line into the wire message (not validated: that is
+/// ingest's job, so a file can carry invalid records on purpose).
+pub fn parse_transaction(line: &str) -> Result<v1::Transaction, LineError> {
+    let json: TransactionJson = from_line(line)?;
+    Ok(v1::Transaction::try_from(&json)?)
+}
+
+/// Parses one `labels.jsonl` line into the wire message.
+pub fn parse_label(line: &str) -> Result<v1::Label, LineError> {
+    let json: LabelJson = from_line(line)?;
+    Ok(v1::Label::try_from(&json)?)
 }
 
 /// `vigil.v1.Money`.
@@ -77,7 +159,11 @@ pub struct TransactionJson {
     pub user_id: String,
     #[serde(default)]
     pub account_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object"
+    )]
     pub amount: Option<MoneyJson>,
     #[serde(default)]
     pub merchant_id: String,
@@ -89,7 +175,11 @@ pub struct TransactionJson {
     pub device_id: String,
     #[serde(default)]
     pub country: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object"
+    )]
     pub geo: Option<GeoJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_time: Option<String>,
@@ -113,6 +203,33 @@ pub struct LabelJson {
     pub merchant_id: String,
 }
 
+/// A nested message: a JSON object or `null`. Derived struct deserializers also take an
+/// array of the fields in order, which no proto JSON writer produces and which would read
+/// `[1,"a"]` as money; this refuses it, and keeps the field path of errors inside the object.
+fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+    use std::marker::PhantomData;
+
+    struct Object<T>(PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    deserializer.deserialize_any(Object(PhantomData))
+}
+
 /// RFC 3339 in UTC, with milliseconds (nanoseconds when the value has them).
 pub fn format_timestamp(ts: &Timestamp) -> String {
     match DateTime::from_timestamp(ts.seconds, ts.nanos.clamp(0, 999_999_999) as u32) {
@@ -126,7 +243,7 @@ pub fn format_timestamp(ts: &Timestamp) -> String {
 fn parse_timestamp(field: &'static str, value: &str) -> Result<Timestamp, JsonShapeError> {
     let t = DateTime::parse_from_rfc3339(value).map_err(|_| JsonShapeError::Timestamp {
         field,
-        value: value.to_owned(),
+        value: echo(value),
     })?;
     let nanos = i32::try_from(t.timestamp_subsec_nanos())
         .map_err(|_| JsonShapeError::TimestampRange { field })?;
@@ -174,7 +291,7 @@ impl TryFrom<&TransactionJson> for v1::Transaction {
         let channel = match &t.channel {
             EnumJson::Number(n) => *n,
             EnumJson::Name(name) => v1::Channel::from_str_name(name)
-                .ok_or_else(|| JsonShapeError::Channel(name.clone()))?
+                .ok_or_else(|| JsonShapeError::Channel(echo(name)))?
                 as i32,
         };
         Ok(v1::Transaction {

@@ -18,7 +18,7 @@ use domain::convert::label_to_proto;
 use proto::v1;
 use serde::Serialize;
 
-use crate::json::{JsonShapeError, LabelJson, TransactionJson};
+use crate::json::{LabelJson, LineError, TransactionJson};
 use crate::{Dataset, DatasetStats, GenConfig};
 
 /// Which outputs `generate` writes.
@@ -58,11 +58,11 @@ pub enum OutputError {
         source: serde_json::Error,
     },
     #[error("{}:{line}: {source}", path.display())]
-    Shape {
+    Line {
         path: PathBuf,
         line: usize,
         #[source]
-        source: JsonShapeError,
+        source: LineError,
     },
     #[error("lake error: {0}")]
     Lake(#[from] lake::LakeError),
@@ -286,13 +286,10 @@ fn write_lines<T: Serialize>(
     w.flush().map_err(io(path))
 }
 
-fn read_lines<J, T>(
+fn read_lines<T>(
     path: &Path,
-    convert: impl Fn(&J) -> Result<T, JsonShapeError>,
-) -> Result<Vec<T>, OutputError>
-where
-    J: serde::de::DeserializeOwned,
-{
+    parse: impl Fn(&str) -> Result<T, LineError>,
+) -> Result<Vec<T>, OutputError> {
     let file = File::open(path).map_err(io(path))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -300,12 +297,7 @@ where
         if line.trim().is_empty() {
             continue;
         }
-        let json: J = serde_json::from_str(&line).map_err(|source| OutputError::Json {
-            path: path.to_owned(),
-            line: i + 1,
-            source,
-        })?;
-        out.push(convert(&json).map_err(|source| OutputError::Shape {
+        out.push(parse(&line).map_err(|source| OutputError::Line {
             path: path.to_owned(),
             line: i + 1,
             source,
@@ -316,10 +308,10 @@ where
 
 /// Reads a `transactions.jsonl` file (blank lines are skipped).
 pub fn read_transactions(path: &Path) -> Result<Vec<v1::Transaction>, OutputError> {
-    read_lines(path, |j: &TransactionJson| v1::Transaction::try_from(j))
+    read_lines(path, crate::json::parse_transaction)
 }
 
 /// Reads a `labels.jsonl` file (blank lines are skipped).
 pub fn read_labels(path: &Path) -> Result<Vec<v1::Label>, OutputError> {
-    read_lines(path, |j: &LabelJson| v1::Label::try_from(j))
+    read_lines(path, crate::json::parse_label)
 }

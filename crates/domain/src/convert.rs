@@ -116,7 +116,10 @@ pub fn transaction_from_proto(t: &v1::Transaction) -> Result<Transaction, Valida
     if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ValidationError::new(
             "merchant_category",
-            format!("must be a four-digit ISO 18245 code, got {mcc:?}"),
+            format!(
+                "must be a four-digit ISO 18245 code, got {:?}",
+                truncated(mcc)
+            ),
         ));
     }
     let channel = match v1::Channel::try_from(t.channel) {

@@ -1,6 +1,7 @@
 //! Integration tests of `datagen` (one test binary; see CONVENTIONS.md §13).
 
 mod generate;
+mod malformed;
 mod output;
 mod replay;
 

@@ -1,0 +1,259 @@
+//! Property-based malformed JSON lines (issue 9's "10⁶ generated malformed inputs", the
+//! JSON-lines part; the proto part is in `domain`'s tests). Lines come from valid records
+//! of the generator, then are damaged two ways:
+//!
+//! * **a field's value replaced** by a JSON value of another type (or a huge or odd one), a
+//!   field removed, or an unknown field added: the error must name that field's path;
+//! * **the text mutated** (truncated, bytes overwritten or inserted): parsing never panics,
+//!   an error names a path the record has (or `.` for the line), and it is bounded.
+//!
+//! A line that parses is then validated as ingest does, which must not panic either.
+//! `PROPTEST_CASES` sets the number of cases of each property (10 000 by default).
+
+use datagen::json::{LineError, MAX_PATH_CHARS, TransactionJson, parse_label, parse_transaction};
+use datagen::{GenConfig, generate};
+use domain::convert::{label_from_proto, label_to_proto, transaction_from_proto, transaction_to_proto};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
+
+const MAX_ERROR_CHARS: usize = 400;
+
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    }
+}
+
+/// Valid transaction and label lines of a small generated dataset, as JSON objects.
+fn corpus() -> &'static (Vec<Map<String, Value>>, Vec<Map<String, Value>>) {
+    static CORPUS: OnceLock<(Vec<Map<String, Value>>, Vec<Map<String, Value>>)> =
+        OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let data = generate(&GenConfig {
+            users: 50,
+            merchants: 20,
+            transactions: Some(300),
+            days: 3,
+            ..GenConfig::default()
+        })
+        .expect("generates");
+        let object = |v: Value| match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        };
+        let transactions = data
+            .transactions
+            .iter()
+            .map(|t| object(serde_json::to_value(TransactionJson::from(&transaction_to_proto(t))).expect("json")))
+            .collect();
+        let labels = data
+            .labels
+            .iter()
+            .map(|l| {
+                object(
+                    serde_json::to_value(datagen::json::LabelJson::from(&label_to_proto(l))).expect("json"),
+                )
+            })
+            .collect();
+        (transactions, labels)
+    })
+}
+
+/// JSON values of every type, including ones no field accepts.
+fn any_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|x| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)),
+        Just(json!(u64::MAX)),
+        Just(json!(1e300)),
+        ".{0,40}".prop_map(Value::String),
+        "[a-z]{2000}".prop_map(Value::String),
+        Just(json!([])),
+        Just(json!([1, "a"])),
+        Just(json!({})),
+        Just(json!({"minor_units": "x"})),
+    ]
+}
+
+/// Whether `value` has the type `field` needs (so replacing it need not be an error).
+fn fits(field: &str, value: &Value) -> bool {
+    match field {
+        "amount" | "geo" => value.is_null() || value.as_object().is_some_and(Map::is_empty),
+        "channel" => value.is_i64() && value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+        "is_fraud" => value.is_boolean(),
+        "event_time" | "reported_at" => value.is_null(),
+        _ => value.is_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Damage {
+    Replace(prop::sample::Index, Value),
+    Remove(prop::sample::Index),
+    Unknown(String),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        4 => (any::<prop::sample::Index>(), any_value()).prop_map(|(i, v)| Damage::Replace(i, v)),
+        1 => any::<prop::sample::Index>().prop_map(Damage::Remove),
+        1 => "[a-z_]{1,300}".prop_map(Damage::Unknown),
+    ]
+}
+
+/// Applies the damage; returns the line and the field path the error must name (`None` when
+/// the damaged line may still be a valid shape, e.g. a removed field with a default).
+fn damaged(record: &Map<String, Value>, damage: &Damage) -> (String, Option<String>) {
+    let mut record = record.clone();
+    let keys: Vec<String> = record.keys().cloned().collect();
+    let expected = match damage {
+        Damage::Replace(i, value) => {
+            let key = keys[i.index(keys.len())].clone();
+            let must_fail = !fits(&key, value) && record.get(&key) != Some(value);
+            record.insert(key.clone(), value.clone());
+            must_fail.then_some(key)
+        }
+        Damage::Remove(i) => {
+            record.remove(&keys[i.index(keys.len())]);
+            None
+        }
+        Damage::Unknown(name) => {
+            if record.contains_key(name) {
+                None
+            } else {
+                record.insert(name.clone(), json!(1));
+                Some(name.clone())
+            }
+        }
+    };
+    (Value::Object(record).to_string(), expected)
+}
+
+fn bounded(e: &LineError) -> Result<(), TestCaseError> {
+    let text = e.to_string();
+    prop_assert!(text.chars().count() <= MAX_ERROR_CHARS, "{} chars: {text}", text.chars().count());
+    Ok(())
+}
+
+/// The error names `expected` (or a path inside it, e.g. `amount.minor_units`; a long
+/// unknown name is cut to `MAX_PATH_CHARS`).
+fn names(e: &LineError, expected: &str) -> Result<(), TestCaseError> {
+    let field = e.field();
+    let clipped = field.strip_suffix('…').filter(|f| f.chars().count() == MAX_PATH_CHARS);
+    prop_assert!(
+        field == expected
+            || field.starts_with(&format!("{expected}."))
+            || field.starts_with(&format!("{expected}["))
+            || clipped.is_some_and(|f| expected.starts_with(f)),
+        "expected an error naming `{expected}`, got `{field}`: {e}"
+    );
+    bounded(e)
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Truncate(prop::sample::Index),
+    Overwrite(prop::sample::Index, char),
+    Insert(prop::sample::Index, String),
+}
+
+fn edits() -> impl Strategy<Value = Vec<Edit>> {
+    let one = prop_oneof![
+        any::<prop::sample::Index>().prop_map(Edit::Truncate),
+        (any::<prop::sample::Index>(), prop_oneof![Just('"'), Just('{'), Just('}'), Just(','), Just(':'), Just('\\'), any::<char>()])
+            .prop_map(|(i, c)| Edit::Overwrite(i, c)),
+        (any::<prop::sample::Index>(), ".{1,8}").prop_map(|(i, s)| Edit::Insert(i, s)),
+    ];
+    prop::collection::vec(one, 1..4)
+}
+
+fn edit(line: &str, edits: &[Edit]) -> String {
+    let mut chars: Vec<char> = line.chars().collect();
+    for e in edits {
+        if chars.is_empty() {
+            break;
+        }
+        match e {
+            Edit::Truncate(i) => chars.truncate(i.index(chars.len())),
+            Edit::Overwrite(i, c) => {
+                let i = i.index(chars.len());
+                chars[i] = *c;
+            }
+            Edit::Insert(i, s) => {
+                let i = i.index(chars.len());
+                chars.splice(i..i, s.chars());
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Paths a transaction or label error may name.
+fn known_path(path: &str) -> bool {
+    let root = path.split(['.', '[']).next().unwrap_or_default();
+    path == "."
+        || [
+            "transaction_id", "user_id", "account_id", "amount", "merchant_id",
+            "merchant_category", "channel", "device_id", "country", "geo", "event_time",
+            "is_fraud", "reported_at",
+        ]
+        .contains(&root)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_damaged_transaction_field_is_named(i in any::<prop::sample::Index>(), d in damage()) {
+        let records = &corpus().0;
+        let (line, expected) = damaged(&records[i.index(records.len())], &d);
+        match (parse_transaction(&line), expected) {
+            (Err(e), Some(field)) => names(&e, &field)?,
+            (Ok(_), Some(field)) => prop_assert!(false, "accepted a bad `{field}`: {line}"),
+            (Err(e), None) => bounded(&e)?,
+            (Ok(wire), None) => { let _ = transaction_from_proto(&wire); }
+        }
+    }
+
+    #[test]
+    fn a_damaged_label_field_is_named(i in any::<prop::sample::Index>(), d in damage()) {
+        let records = &corpus().1;
+        let (line, expected) = damaged(&records[i.index(records.len())], &d);
+        match (parse_label(&line), expected) {
+            (Err(e), Some(field)) => names(&e, &field)?,
+            (Ok(_), Some(field)) => prop_assert!(false, "accepted a bad `{field}`: {line}"),
+            (Err(e), None) => bounded(&e)?,
+            (Ok(wire), None) => { let _ = label_from_proto(&wire); }
+        }
+    }
+
+    #[test]
+    fn mutated_lines_never_panic_and_errors_name_a_path(
+        i in any::<prop::sample::Index>(), label in any::<bool>(), e in edits(),
+    ) {
+        let (transactions, labels) = corpus();
+        let records = if label { labels } else { transactions };
+        let line = edit(&Value::Object(records[i.index(records.len())].clone()).to_string(), &e);
+        let result = if label {
+            parse_label(&line).map(|l| { let _ = label_from_proto(&l); })
+        } else {
+            parse_transaction(&line).map(|t| { let _ = transaction_from_proto(&t); })
+        };
+        if let Err(err) = result {
+            // A damaged key is named as the unknown field it now is.
+            let unknown_key = err.to_string().contains("unknown field");
+            prop_assert!(known_path(err.field()) || unknown_key, "unknown path `{}`: {err}", err.field());
+            bounded(&err)?;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of `domain`: property-based malformed input.
+
+mod malformed;
