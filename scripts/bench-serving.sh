@@ -14,7 +14,13 @@
 #      (feature fetch from the feature-service included) at fixed open-loop rates
 #      (VIGIL_BENCH_SCORE_RATES, default 100 500 1000 2000 req/s) and closed loop: p50 / p99 /
 #      p99.9 / max, and the gRPC outcome of every request read from the server's counters
-#      (h2load sees only HTTP 200; grpc-status is in the trailers).
+#      (h2load sees only HTTP 200; grpc-status is in the trailers);
+#   6. overload, on a second inference instance with server.max_in_flight =
+#      VIGIL_BENCH_MAX_IN_FLIGHT (default 16): `vigil-bench load` (which counts every
+#      answer's grpc-status) measures the unloaded latency (200 req/s), the capacity (closed
+#      loop at the limit), then offers 2× that capacity open loop for 2 × VIGIL_BENCH_SECONDS:
+#      the share shed with RESOURCE_EXHAUSTED, the admitted p99 against the unloaded one, and
+#      the instance's RSS sampled every 200 ms.
 # Results go to $VIGIL_BENCH_OUT (default run/bench-serving-<date>).
 source "$(dirname "$0")/lib.sh"
 cd "$VIGIL_ROOT"
@@ -33,7 +39,7 @@ if ! command -v h2load >/dev/null; then
 fi
 log "building release binaries (cached in $CARGO_TARGET_DIR)"
 cargo build --release --quiet --bin vigil-ingest --bin vigil-feature-service --bin vigil-datagen \
-  --bin vigil-trainer --bin vigil-inference
+  --bin vigil-trainer --bin vigil-inference --bin vigil-bench
 BIN="$CARGO_TARGET_DIR/release"
 
 export VIGIL_RUN_DIR="$VIGIL_ROOT/run/bench-stack" VIGIL_REDIS_PORT=27379 VIGIL_KAFKA_PORT=27092
@@ -70,7 +76,7 @@ metric() { # admin-port name -> sum over labels
 
 NOW_MS="$(($(date +%s) * 1000))"
 start ingest 51051 9201
-log "1/5 30 days of history for $USERS users through ingest (feature-service down)"
+log "1/6 30 days of history for $USERS users through ingest (feature-service down)"
 "$BIN/vigil-datagen" replay --ingest http://127.0.0.1:51051 --seed 7 --users "$USERS" \
   --start "$((NOW_MS - 30 * 86400000))" --days 30 --rate 200000 --batch 1000 >"$OUT/replay.txt" 2>&1 \
   || { cat "$OUT/replay.txt"; die "replay failed"; }
@@ -78,7 +84,7 @@ ACCEPTED="$(curl -s http://127.0.0.1:9201/metrics | awk '/^vigil_ingest_transact
 [ "${ACCEPTED:-0}" -gt 0 ] || die "ingest accepted no transactions (see $OUT/replay.txt)"
 log "    $ACCEPTED transactions accepted"
 
-log "2/5 feature-service catching up (fresh speed group)"
+log "2/6 feature-service catching up (fresh speed group)"
 start feature-service 51052 9202 VIGIL_FEATURE_SERVICE__SPEED_GROUP="bench-$NOW_MS" \
   VIGIL_FEATURE_SERVICE__LAKE_GROUP="bench-lake-$NOW_MS"
 FIRST="" LAST="" FIRST_N=0 n=0
@@ -93,7 +99,7 @@ done
 RATE="$(python3 -c "print(round(($ACCEPTED - $FIRST_N) / (($LAST - $FIRST) / 1e9)))")"
 log "    $RATE transactions/s"
 
-log "3/5 Redis bytes per key"
+log "3/6 Redis bytes per key"
 redis_cli() { redis-cli -p "$VIGIL_REDIS_PORT" "$@"; }
 sizes() { # pattern -> "n mean p50 p99 max"
   redis_cli --scan --pattern "$1" | while read -r k; do redis_cli MEMORY USAGE "$k" SAMPLES 0; done |
@@ -105,7 +111,7 @@ USER_BYTES="$(sizes 'vigil:v4:user:*')"
 PROFILE_BYTES="$(sizes 'vigil:v4:profile:*')"
 MERCHANT_BYTES="$(sizes 'vigil:v4:merchant:*')"
 
-log "4/5 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
+log "4/6 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
 python3 - "$OUT/request.bin" <<'PY'
 import struct, sys, time
 def varint(n):
@@ -154,7 +160,7 @@ print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {q(0.999):.2f} {v[-1] / 1000:.2f}")'
 }
 LAT="$(quantiles "$OUT/h2load.tsv")"
 
-log "5/5 Score at fixed open-loop rates and closed loop (h2load)"
+log "5/6 Score at fixed open-loop rates and closed loop (h2load)"
 REGISTRY="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-registry.XXXXXX")"
 sleep 2 # the lake writer's linger
 "$BIN/vigil-trainer" train --lake "$LAKE" --registry "$REGISTRY" --promote production \
@@ -188,6 +194,56 @@ for rate in ${VIGIL_BENCH_SCORE_RATES:-100 500 1000 2000}; do
 done
 run_score closed "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
 
+log "6/6 overload: 2x the measured capacity, open loop (vigil-bench load)"
+MAX_IN_FLIGHT="${VIGIL_BENCH_MAX_IN_FLIGHT:-16}"
+start inference 51054 9204 VIGIL_REGISTRY__PATH="$REGISTRY" VIGIL_SERVER__MAX_IN_FLIGHT="$MAX_IN_FLIGHT" \
+  VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-guarded-$NOW_MS"
+GUARDED_PID="${PIDS[-1]}"
+load() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51054 "$@"; }
+field() { python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = (v or {}).get(k)
+print(v if v is not None else 0)' "$@"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$GUARDED_PID/status"; }
+load --rate 200 --seconds 5 >/dev/null # warm-up
+load --rate 200 --seconds "$SECONDS_AT_RATE" --out "$OUT/load-unloaded.json" >/dev/null
+load --in-flight "$MAX_IN_FLIGHT" --seconds "$SECONDS_AT_RATE" --out "$OUT/load-capacity.json" >/dev/null
+CAPACITY="$(python3 -c "print(int($(field "$OUT/load-capacity.json" ok_per_s)))")"
+OFFER=$((2 * CAPACITY))
+RSS_BEFORE="$(rss_kb)"
+(while kill -0 "$GUARDED_PID" 2>/dev/null; do rss_kb; sleep 0.2; done) >"$OUT/load-rss.txt" &
+SAMPLER=$!
+read -r x0 <<<"$(metric 9204 vigil_grpc_requests_shed_total)"
+load --rate "$OFFER" --seconds "$((2 * SECONDS_AT_RATE))" --out "$OUT/load-overload.json" >/dev/null
+read -r x1 <<<"$(metric 9204 vigil_grpc_requests_shed_total)"
+kill "$SAMPLER" 2>/dev/null || true
+RSS_AFTER="$(rss_kb)"
+RSS_MAX="$(sort -n "$OUT/load-rss.txt" | tail -1)"
+OVERLOAD_ROWS="$(python3 - "$OUT" "$MAX_IN_FLIGHT" "$RSS_BEFORE" "$RSS_MAX" "$RSS_AFTER" "$((x1 - x0))" <<'PY'
+import json, sys
+out, limit, before, peak, after, server_shed = sys.argv[1], *map(int, sys.argv[2:])
+u, c, o = (json.load(open(f"{out}/load-{n}.json")) for n in ("unloaded", "capacity", "overload"))
+def lat(r, k="ok"):
+    q = r.get(k)
+    return f"{q['p50']:.2f} / {q['p99']:.2f} / {q['p999']:.2f}" if q else "-"
+def codes(r):
+    return ", ".join(f"{v} {k}" for k, v in sorted(r["codes"].items()))
+shed = o["codes"].get("ResourceExhausted", 0)
+ratio = o["ok"]["p99"] / u["ok"]["p99"] if o.get("ok") and u.get("ok") else float("nan")
+lag = o.get("start_lag") or {}
+rows = [
+    f"| unloaded, 200 req/s open loop | {lat(u)} | {codes(u)} |",
+    f"| capacity, closed loop at {limit} in flight: **{c['ok_per_s']:.0f} OK/s** | {lat(c)} | {codes(c)} |",
+    f"| overload, {o['offered_per_s']:.0f} req/s offered open loop (2x capacity; start lag p99 {lag.get('p99', 0):.2f} ms) | {lat(o)} admitted; shed answered in p99 {lat(o, 'shed').split(' / ')[1] if o.get('shed') else '-'} ms | {codes(o)}; {o['ok_per_s']:.0f} OK/s |",
+]
+print("\n".join(rows))
+print(f"| admitted p99 under overload / unloaded p99 | **{ratio:.2f}x** (target <= 2x) | {shed} shed by the client's count, {server_shed} on the server's counter |")
+print(f"| inference RSS: before / peak / after overload | {before / 1024:.1f} / {peak / 1024:.1f} / {after / 1024:.1f} MiB | |")
+PY
+)"
+log "$OVERLOAD_ROWS"
+
 {
   echo "# Speed layer and GetFeatureVector"
   echo
@@ -210,4 +266,8 @@ run_score closed "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
   echo "| Score (release, feature fetch included) | p50 / p99 / p99.9 / max | outcomes on the server's counters |"
   echo "|---|---|---|"
   printf '%s\n' "${SCORE_ROWS[@]}"
+  echo
+  echo "| Score under overload (server.max_in_flight $MAX_IN_FLIGHT; vigil-bench load, one client thread) | p50 / p99 / p99.9 (ms) | answers |"
+  echo "|---|---|---|"
+  echo "$OVERLOAD_ROWS"
 } | tee "$OUT/results.md"

@@ -7,6 +7,8 @@
 //!   same windows, parameters and weights; every metric is computed by `model::metrics`.
 //! * `features` — the `features` engine in memory: events/s, the per-event cost of a user
 //!   with 50 000 transactions in an hour against ordinary ones, state bytes per user.
+//! * `load` — gRPC load on `Score` against a running inference service, open or closed loop,
+//!   with every answer's status counted (overload: shed vs admitted latency).
 //! * `synth-set` — writes a seeded synthetic training set (for trying `train` without a lake).
 //!
 //! Results are printed as Markdown and written as JSON; a command exits non-zero when its
@@ -14,6 +16,7 @@
 
 mod export;
 mod features;
+mod load;
 mod scorer;
 mod stats;
 mod synthetic;
@@ -37,6 +40,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Feature engine: events/s, a heavy user's cost per event, state bytes per user.
     Features(features::FeaturesArgs),
+    /// gRPC load on `Score`, open or closed loop, counting every answer's status.
+    Load(load::LoadArgs),
     /// Writes a seeded synthetic training set (numeric features) with `trainset`.
     SynthSet(synthetic::SynthSetArgs),
 }
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::Scorer(args) => scorer::run(&args),
         Command::Features(args) => features::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Load(args) => load::run(&args),
         Command::SynthSet(args) => synthetic::write_set(&args).map(|()| true),
     };
     match outcome {

@@ -191,6 +191,19 @@ async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_fl
         &stack.redis_url,
         &["SET", &format!("vigil:v4:user:{poisoned}"), "{not a state"],
     );
+    // A label and a profile that decode and validate but can never be applied: the label is
+    // about a merchant whose counter hash holds a field this code never writes, the profile
+    // is a version for a user whose stored profile history is not one.
+    let bad_merchant = format!("{run}-m-poison");
+    redis_cli(
+        &stack.redis_url,
+        &["HSET", &format!("vigil:v4:merchant:{bad_merchant}"), "bogus", "1"],
+    );
+    let bad_profile_user = format!("{run}-u-badprofile");
+    redis_cli(
+        &stack.redis_url,
+        &["SET", &format!("vigil:v4:profile:{bad_profile_user}"), "[not a history"],
+    );
     let mut ingest = Service::start("ingest", env.clone(), dir.path());
     let mut features = Service::start("feature-service", env, dir.path());
     ingest.wait_healthy().await;
@@ -258,6 +271,95 @@ async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_fl
         assert!(q.reason.contains("corrupt state"), "{}", q.reason);
         let t: v1::Transaction = proto::prost::Message::decode(q.payload.as_slice()).unwrap();
         assert!(poisoned_ids.contains(&t.transaction_id));
+    }
+
+    // The label and the profile, each beside a healthy one submitted after it.
+    let label = |id: &str, merchant: &str| v1::Label {
+        transaction_id: format!("{run}-{id}"),
+        user_id: format!("{run}-u0"),
+        is_fraud: true,
+        reported_at: Some(proto::time::from_unix_ms(t0 + 120_000)),
+        event_time: Some(proto::time::from_unix_ms(t0)),
+        merchant_id: merchant.to_owned(),
+    };
+    let r = c
+        .submit_labels(v1::SubmitLabelsRequest {
+            labels: vec![label("t0", &bad_merchant), label("t6", &format!("{run}-m1"))],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 2, "{r:?}");
+    let profile = |user: &str| v1::UserProfile {
+        user_id: user.to_owned(),
+        account_opened_at: Some(proto::time::from_unix_ms(t0 - 86_400_000 * 400)),
+        account_type: v1::AccountType::Personal as i32,
+        home_country: "FR".into(),
+        credit_band: 3,
+        income_band: 2,
+        valid_from: Some(proto::time::from_unix_ms(t0)),
+    };
+    let healthy_profile_user = format!("{run}-u-goodprofile");
+    let r = c
+        .submit_profiles(v1::SubmitProfilesRequest {
+            profiles: vec![profile(&bad_profile_user), profile(&healthy_profile_user)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.accepted, 2, "{r:?}");
+    let quarantined = until_topic(&kafka, topics::QUARANTINE, &prefix, 90, |r| {
+        let sources: Vec<String> = r
+            .iter()
+            .filter_map(|d| d.decode::<v1::QuarantineRecord>("quarantine").ok())
+            .map(|q| q.source_topic)
+            .collect();
+        [topics::LABELS, topics::PROFILES]
+            .iter()
+            .all(|t| sources.iter().any(|s| s == t))
+    })
+    .await;
+    let by_topic = |topic: &str| -> Vec<v1::QuarantineRecord> {
+        quarantined
+            .iter()
+            .map(|d| d.decode::<v1::QuarantineRecord>("quarantine").unwrap())
+            .filter(|q| q.source_topic == topic)
+            .collect()
+    };
+    let labels = by_topic(topics::LABELS);
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert_eq!(labels[0].stage, "speed-layer");
+    assert!(labels[0].reason.contains("corrupt merchant state"), "{}", labels[0].reason);
+    let l: v1::Label = proto::prost::Message::decode(labels[0].payload.as_slice()).unwrap();
+    assert_eq!(l.merchant_id, bad_merchant);
+    let profiles = by_topic(topics::PROFILES);
+    assert_eq!(profiles.len(), 1, "{profiles:?}");
+    assert_eq!(profiles[0].stage, "speed-layer");
+    assert!(profiles[0].reason.contains("corrupt state"), "{}", profiles[0].reason);
+    let p: v1::UserProfile = proto::prost::Message::decode(profiles[0].payload.as_slice()).unwrap();
+    assert_eq!(p.user_id, bad_profile_user);
+    // The healthy label and profile submitted with them were applied: the pipeline flowed on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let fraud_fields = redis_cli(
+            &stack.redis_url,
+            &["HKEYS", &format!("vigil:v4:merchant:{run}-m1")],
+        )
+        .lines()
+        .filter(|f| f.starts_with('f'))
+        .count();
+        let profile_stored = redis_cli(
+            &stack.redis_url,
+            &["EXISTS", &format!("vigil:v4:profile:{healthy_profile_user}")],
+        );
+        if fraud_fields > 0 && profile_stored.trim() == "1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "healthy label applied: {fraud_fields} fraud fields; healthy profile stored: {profile_stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The service stayed ready: a poison record is not an outage.
     features.wait_healthy().await;
