@@ -65,6 +65,9 @@ pub struct Consumer {
     inner: StreamConsumer,
     /// The next offset of every (topic, partition) committed so far, for the final commit.
     committed: std::sync::Mutex<BTreeMap<(String, i32), i64>>,
+    /// Partitions sought back by [`Consumer::rewind`], to their target, until a delivery at
+    /// or before the target shows the rewind took effect.
+    rewound: std::sync::Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -92,6 +95,7 @@ impl Consumer {
         Ok(Consumer {
             inner,
             committed: std::sync::Mutex::default(),
+            rewound: std::sync::Mutex::default(),
         })
     }
 
@@ -115,15 +119,52 @@ impl Consumer {
         Ok(batch)
     }
 
+    /// Moves the fetch position of an assigned partition back to `offset` (a caller whose own
+    /// store of offsets went backwards, e.g. a Redis that lost its last writes). Deliveries
+    /// already fetched past it are dropped by librdkafka, and until the partition is delivered
+    /// from `offset` again, [`Consumer::commit`] commits no offset past it, so a crash in
+    /// between resumes from `offset` too.
+    pub fn rewind(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError> {
+        // A blocking call, bounded and rare (only after a store lost writes).
+        self.inner
+            .seek(topic, partition, Offset::Offset(offset), Duration::from_secs(2))?;
+        self.rewound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((topic.to_owned(), partition), offset);
+        Ok(())
+    }
+
     /// Commits, for each partition of `deliveries`, the offset after the last one (async
-    /// commit: the caller's own store is the source of truth, this is a resume hint).
+    /// commit: the caller's own store is the source of truth, this is a resume hint). A
+    /// partition rewound since these were fetched gets its rewind target instead.
     pub fn commit(&self, deliveries: &[Delivery]) -> Result<(), BusError> {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for d in deliveries {
             let e = next
                 .entry((d.topic.as_str(), d.partition))
                 .or_insert(d.offset + 1);
             *e = (*e).max(d.offset + 1);
+            let f = first.entry((d.topic.as_str(), d.partition)).or_insert(d.offset);
+            *f = (*f).min(d.offset);
+        }
+        {
+            let mut rewound = self
+                .rewound
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (key, offset) in next.iter_mut() {
+                let owned = (key.0.to_owned(), key.1);
+                if let Some(&target) = rewound.get(&owned) {
+                    if first[key] <= target {
+                        // Delivered from the target again: the rewind took effect.
+                        rewound.remove(&owned);
+                    } else {
+                        *offset = (*offset).min(target);
+                    }
+                }
+            }
         }
         if next.is_empty() {
             return Ok(());

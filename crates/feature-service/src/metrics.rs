@@ -21,6 +21,7 @@ pub(crate) struct Metrics {
     pub(crate) batch_seconds: Histogram,
     pub(crate) labels: IntCounterVec,
     pub(crate) profiles: IntCounterVec,
+    pub(crate) rewinds: IntCounter,
 }
 
 impl Metrics {
@@ -61,6 +62,11 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let rewinds = IntCounter::new(
+            "features_speed_rewinds_total",
+            "Partitions the speed layer re-read because Redis lost offsets it had committed",
+        )?;
+        r.register(Box::new(rewinds.clone()))?;
         for c in [&skipped, &lake_rows, &labels, &profiles] {
             r.register(Box::new(c.clone()))?;
         }
@@ -73,6 +79,7 @@ impl Metrics {
             batch_seconds,
             labels,
             profiles,
+            rewinds,
         })
     }
 }

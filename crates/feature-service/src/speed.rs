@@ -25,6 +25,11 @@
 //!
 //! Failures are classified for [`bus::BatchLoop`]: Redis or the broker unavailable are
 //! retried until they recover; a record whose stored state cannot be read is quarantined.
+//!
+//! Redis is the source of truth for what was applied. If it comes back holding less than this
+//! instance committed to it (a crash that lost writes, a failover to a lagging replica), the
+//! partitions concerned are sought back to the offsets Redis holds and re-applied
+//! ([`SpeedLayer::rewind_lost`]); their vectors are published a second time.
 
 use crate::config::Config;
 use crate::metrics::{
@@ -54,6 +59,9 @@ pub(crate) struct SpeedLayer {
     linger: Duration,
     skew_ms: i64,
     ttls: Ttls,
+    /// The next offsets this instance committed to Redis, by (topic, partition): Redis
+    /// holding less means it lost writes (see [`SpeedLayer::rewind_lost`]).
+    stored_by_me: std::sync::Mutex<HashMap<(String, i32), i64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +134,7 @@ impl SpeedLayer {
             linger: Duration::from_millis(s.speed_linger_ms),
             skew_ms: s.max_future_skew_ms,
             ttls: s.ttls(),
+            stored_by_me: std::sync::Mutex::default(),
         })
     }
 
@@ -210,6 +219,65 @@ impl SpeedLayer {
                 .await?;
             stored.insert(topic, next);
         }
+        let rewound = self.rewind_lost(&stored)?;
+        if rewound.is_empty() {
+            return self.apply(batch, &stored).await;
+        }
+        // The rewound partitions' records are delivered again from the stored offsets.
+        let rest: Vec<Delivery> = batch
+            .iter()
+            .filter(|d| !rewound.contains(&(d.topic.as_str(), d.partition)))
+            .cloned()
+            .collect();
+        self.apply(&rest, &stored).await
+    }
+
+    /// Redis went backwards: the next offsets it holds are below those this instance stored
+    /// there (a crash that lost its last writes, a failover to a replica that lagged, a
+    /// restored backup), so the state of the records between is gone while the consumer has
+    /// moved past them. Each such partition is sought back to Redis's offset (to the start of
+    /// the topic when Redis lost them all), so those records are applied again and the state
+    /// is exact once more. Returns the partitions rewound.
+    fn rewind_lost<'t>(
+        &self,
+        stored: &HashMap<&'t str, BTreeMap<i32, i64>>,
+    ) -> Result<HashSet<(&'t str, i32)>, BatchError> {
+        let mut rewound = HashSet::new();
+        let mut mine = self
+            .stored_by_me
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (&topic, next) in stored {
+            // Only partitions this instance holds now can be sought (and are its to repair).
+            for partition in self.consumer.assigned(topic)? {
+                let Some(&committed) = mine.get(&(topic.to_owned(), partition)) else {
+                    continue;
+                };
+                let in_redis = next.get(&partition).copied().unwrap_or(0);
+                if in_redis >= committed {
+                    continue;
+                }
+                tracing::warn!(
+                    topic,
+                    partition,
+                    in_redis,
+                    committed,
+                    "redis lost offsets this instance stored: re-reading the partition from its offset"
+                );
+                self.consumer.rewind(topic, partition, in_redis)?;
+                self.metrics.rewinds.inc();
+                mine.insert((topic.to_owned(), partition), in_redis);
+                rewound.insert((topic, partition));
+            }
+        }
+        Ok(rewound)
+    }
+
+    async fn apply(
+        &self,
+        batch: &[Delivery],
+        stored: &HashMap<&str, BTreeMap<i32, i64>>,
+    ) -> Result<(), BatchError> {
         let now = now_ms();
         let mut inputs = Vec::with_capacity(batch.len());
         for d in batch {
@@ -451,6 +519,15 @@ impl SpeedLayer {
         };
         // Commit everything atomically (the vectors into the outbox), then publish.
         self.store.commit(&self.group, &commit, self.ttls).await?;
+        {
+            let mut mine = self
+                .stored_by_me
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for o in &commit.offsets {
+                mine.insert((o.topic.clone(), o.partition), o.offset);
+            }
+        }
         self.metrics.applied.inc_by(vectors.len() as u64);
         self.producer
             .send_all(

@@ -412,6 +412,19 @@ impl PrivateStack {
         self.start_broker();
     }
 
+    /// Redis's data directory (its AOF).
+    pub fn redis_dir(&self) -> PathBuf {
+        self.dir.join("redis")
+    }
+
+    /// SIGKILLs Redis (a crash; with `fsync always` its AOF has every acknowledged write).
+    pub fn kill_redis(&mut self) {
+        if let Some(mut c) = self.redis.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Stops Redis with `SHUTDOWN` (it flushes the AOF, as on a rolling restart).
     pub fn stop_redis(&mut self) {
         let _ = Command::new("redis-cli")

@@ -538,6 +538,91 @@ async fn a_broker_crash_and_a_redis_restart_under_the_speed_layer_lose_and_doubl
 
 /// A registry at `root` with one model over the feature schema behind `production`: a
 /// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
+/// Copies directory `from` to `to` (replacing it), as a backup or a lagging replica would
+/// hold it.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(to);
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cp: {out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_coming_back_without_its_last_writes_is_repaired_from_the_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut private = e2e::PrivateStack::start(&dir.path().join("stack"));
+    let stack = private.stack.clone();
+    let run = format!("l{}", now_ms());
+    let (mut features, kafka, producer) = speed_layer_under_test(&stack, dir.path(), &run).await;
+    let t0 = now_ms() - 600_000;
+    let publish = |range| publish_transactions(&producer, &run, t0, range);
+    let merchant = format!("{run}-m1");
+
+    publish(0..20).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 20).await;
+    // The state as a replica that stops replicating here (or last night's backup) holds it.
+    tokio::task::block_in_place(|| private.stop_redis());
+    let snapshot = dir.path().join("redis-snapshot");
+    copy_dir(&private.redis_dir(), &snapshot);
+    tokio::task::block_in_place(|| private.start_redis());
+    publish(20..40).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
+
+    // Redis crashes and comes back without the writes of transactions 20..40 (a failover
+    // to that replica): its offsets are behind what the speed layer stored and committed.
+    tokio::task::block_in_place(|| {
+        private.kill_redis();
+        copy_dir(&snapshot, &private.redis_dir());
+        private.start_redis();
+    });
+    assert_eq!(merchant_transactions(&stack.redis_url, &merchant), 20);
+    publish(40..60).await;
+
+    // The speed layer notices and re-reads the lost range from the topic: the counters are
+    // exact again (60, not the 40 a consumer trusting its own position would leave).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while merchant_transactions(&stack.redis_url, &merchant) < 60 {
+        assert!(
+            Instant::now() < deadline,
+            "merchant counters {} of 60 after Redis lost writes",
+            merchant_transactions(&stack.redis_url, &merchant)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(features.metric("vigil_features_speed_rewinds_total") >= 1.0);
+    // Every transaction has its vector. Those of the lost range were computed again from
+    // the same state and records: a second copy, with the same values (consumers keep the
+    // first by transaction id).
+    let vectors = until_topic(&kafka, topics::FEATURES, &format!("{run}-"), 60, |r| {
+        r.len() >= 60
+    })
+    .await;
+    let mut per_id: HashMap<String, Vec<Vec<f64>>> = HashMap::new();
+    for d in &vectors {
+        let v: v1::FeatureVector = d.decode("vector").unwrap();
+        per_id.entry(v.transaction_id).or_default().push(v.values);
+    }
+    assert_eq!(per_id.len(), 60, "vectors lost");
+    for (id, copies) in &per_id {
+        let differ: Vec<usize> = (0..copies[0].len())
+            .filter(|&i| {
+                let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+                copies.iter().any(|c| !same(c[i], copies[0][i]))
+            })
+            .collect();
+        assert!(differ.is_empty(), "{id}: copies differ at {differ:?}: {copies:?}");
+    }
+    let again = per_id.values().filter(|c| c.len() > 1).count();
+    eprintln!("faults: Redis lost 20 transactions' writes; repaired, {again} vectors published again");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(merchant_transactions(&stack.redis_url, &merchant), 60, "counted twice");
+    features.wait_healthy().await;
+}
+
 fn registry_with_a_model(root: &std::path::Path) {
     let n = features::FEATURES.len();
     let reg = registry::Registry::open(root).unwrap();
