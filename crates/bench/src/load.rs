@@ -64,7 +64,9 @@ impl Quantiles {
             return None;
         }
         micros.sort_unstable();
-        let q = |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)] as f64 / 1e3;
+        let q = |p: f64| {
+            micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)] as f64 / 1e3
+        };
         Some(Quantiles {
             n: micros.len(),
             p50: q(0.5),
@@ -143,7 +145,9 @@ async fn one(
         Err(status) => status.code(),
     };
     let micros = started.elapsed().as_micros() as u64;
-    let mut o = outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut o = outcomes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     *o.codes.entry(format!("{code:?}")).or_default() += 1;
     match code {
         tonic::Code::Ok => o.ok.push(micros),
@@ -223,9 +227,17 @@ async fn drive(args: &LoadArgs) -> anyhow::Result<LoadReport> {
     };
     while tasks.join_next().await.is_some() {}
     let elapsed = start.elapsed().as_secs_f64();
-    let o = std::mem::take(&mut *outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let o = std::mem::take(
+        &mut *outcomes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     let answered: usize = o.codes.values().sum();
-    let sent = if args.rate.is_some() { sent as usize } else { answered };
+    let sent = if args.rate.is_some() {
+        sent as usize
+    } else {
+        answered
+    };
     Ok(LoadReport {
         mode,
         seconds: elapsed,

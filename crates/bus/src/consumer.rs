@@ -51,6 +51,22 @@ impl Delivery {
         })
     }
 
+    /// A span for processing this record, child of the trace context in its headers (the
+    /// producer's span), so one transaction's trace continues across services. Messages a
+    /// stage publishes while it is entered carry it on (`Producer` injects the current span).
+    pub fn span(&self, stage: &'static str) -> tracing::Span {
+        let span = tracing::info_span!(
+            "consume",
+            stage,
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            otel.kind = "consumer",
+        );
+        service_runtime::telemetry::set_parent_from_headers(&span, &self.headers);
+        span
+    }
+
     /// True when this delivery is below the stored next-offset of its partition, i.e. it was
     /// already applied and must be skipped.
     pub fn is_below(&self, next_offsets: &BTreeMap<i32, i64>) -> bool {
@@ -126,8 +142,12 @@ impl Consumer {
     /// between resumes from `offset` too.
     pub fn rewind(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError> {
         // A blocking call, bounded and rare (only after a store lost writes).
-        self.inner
-            .seek(topic, partition, Offset::Offset(offset), Duration::from_secs(2))?;
+        self.inner.seek(
+            topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(2),
+        )?;
         self.rewound
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -146,7 +166,9 @@ impl Consumer {
                 .entry((d.topic.as_str(), d.partition))
                 .or_insert(d.offset + 1);
             *e = (*e).max(d.offset + 1);
-            let f = first.entry((d.topic.as_str(), d.partition)).or_insert(d.offset);
+            let f = first
+                .entry((d.topic.as_str(), d.partition))
+                .or_insert(d.offset);
             *f = (*f).min(d.offset);
         }
         {

@@ -97,6 +97,20 @@ impl Producer {
         futures::future::try_join_all(sends).await
     }
 
+    /// [`Producer::send_all`], each message sent within its span, so it carries that span's
+    /// trace context (e.g. the span of the record it was computed from).
+    pub async fn send_all_traced<'a, M: Message + 'a>(
+        &self,
+        topic: &str,
+        items: impl IntoIterator<Item = (&'a str, &'a M, &'a tracing::Span)>,
+    ) -> Result<Vec<(i32, i64)>, BusError> {
+        use tracing::Instrument as _;
+        let sends = items
+            .into_iter()
+            .map(|(key, value, span)| self.send(topic, key, value).instrument(span.clone()));
+        futures::future::try_join_all(sends).await
+    }
+
     /// Publishes a record that failed validation at `stage` before reaching a topic (ingest),
     /// with the reason, to the quarantine topic.
     #[allow(clippy::too_many_arguments)]

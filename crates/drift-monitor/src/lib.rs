@@ -317,6 +317,7 @@ fn apply<'b>(
 ) -> Vec<(&'b bus::Delivery, String)> {
     let mut bad = Vec::new();
     for d in batch {
+        let _span = d.span("drift-monitor").entered();
         if d.topic == topics::FEATURES {
             match d.decode::<FeatureVector>("feature vector") {
                 Ok(v) => {

@@ -221,7 +221,7 @@ impl SpeedLayer {
         }
         let rewound = self.rewind_lost(&stored)?;
         if rewound.is_empty() {
-            return self.apply(batch, &stored).await;
+            return Box::pin(self.apply(batch, &stored)).await;
         }
         // The rewound partitions' records are delivered again from the stored offsets.
         let rest: Vec<Delivery> = batch
@@ -229,7 +229,7 @@ impl SpeedLayer {
             .filter(|d| !rewound.contains(&(d.topic.as_str(), d.partition)))
             .cloned()
             .collect();
-        self.apply(&rest, &stored).await
+        Box::pin(self.apply(&rest, &stored)).await
     }
 
     /// Redis went backwards: the next offsets it holds are below those this instance stored
@@ -280,6 +280,7 @@ impl SpeedLayer {
     ) -> Result<(), BatchError> {
         let now = now_ms();
         let mut inputs = Vec::with_capacity(batch.len());
+        let mut spans: HashMap<String, tracing::Span> = HashMap::new();
         for d in batch {
             if stored.get(d.topic.as_str()).is_some_and(|n| d.is_below(n)) {
                 self.metrics
@@ -301,7 +302,11 @@ impl SpeedLayer {
                 }
             } else if d.topic == topics::TRANSACTIONS {
                 match decode_transaction(d, now, self.skew_ms) {
-                    Ok(t) => inputs.push((Input::Txn(t), d.partition)),
+                    Ok(t) => {
+                        // The record's span (child of ingest's): its vector is published in it.
+                        spans.insert(t.transaction_id.clone(), d.span("speed-layer"));
+                        inputs.push((Input::Txn(t), d.partition));
+                    }
                     Err((field, reason)) => {
                         self.metrics
                             .skipped
@@ -529,10 +534,14 @@ impl SpeedLayer {
             }
         }
         self.metrics.applied.inc_by(vectors.len() as u64);
+        let none = tracing::Span::none();
         self.producer
-            .send_all(
+            .send_all_traced(
                 topics::FEATURES,
-                vectors.iter().map(|v| (v.user_id.as_str(), v)),
+                vectors.iter().map(|v| {
+                    let span = spans.get(&v.transaction_id).unwrap_or(&none);
+                    (v.user_id.as_str(), v, span)
+                }),
             )
             .await?;
         self.store.clear_outboxes(&self.group, &published).await?;

@@ -60,7 +60,9 @@ impl StreamScorer {
         };
         let scored_at = Some(proto::time::from_unix_ms(now_ms()));
         let mut events = Vec::with_capacity(batch.len());
+        let mut spans = Vec::with_capacity(batch.len());
         for d in batch {
+            let span = d.span(STAGE);
             let vector: FeatureVector = match d.decode("feature vector") {
                 Ok(v) => v,
                 Err(error) => {
@@ -94,6 +96,7 @@ impl StreamScorer {
                         schema_hash: vector.schema_hash,
                         shadow: false,
                     });
+                    spans.push(span);
                 }
                 Err(error) => {
                     // A vector of another feature schema: never scored, kept with the reason.
@@ -106,9 +109,12 @@ impl StreamScorer {
             }
         }
         self.producer
-            .send_all(
+            .send_all_traced(
                 topics::SCORES,
-                events.iter().map(|e| (e.user_id.as_str(), e)),
+                events
+                    .iter()
+                    .zip(&spans)
+                    .map(|(e, span)| (e.user_id.as_str(), e, span)),
             )
             .await?;
         Ok(())

@@ -42,11 +42,34 @@ pub fn server(
 ) -> tonic::transport::Server<tower::layer::util::Stack<AdmissionLayer, tower::layer::util::Identity>>
 {
     tonic::transport::Server::builder()
+        .trace_fn(request_span)
         .timeout(std::time::Duration::from_millis(cfg.request_timeout_ms))
         .concurrency_limit_per_connection(cfg.concurrency_limit)
         .load_shed(true)
         .tcp_nodelay(true)
         .layer(admission)
+}
+
+/// The span of one gRPC request, child of the caller's W3C trace context (`traceparent` /
+/// `tracestate` metadata), so a trace continues through this service. Health checks and
+/// reflection get none: probes every few seconds would bury the traces that matter.
+fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let path = request.uri().path();
+    if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!("grpc.request", rpc.method = %path, otel.kind = "server");
+    let carrier = crate::telemetry::HeaderCarrier(
+        ["traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|k| {
+                let v = request.headers().get(k)?.to_str().ok()?;
+                Some((k.to_owned(), v.to_owned()))
+            })
+            .collect(),
+    );
+    crate::telemetry::set_parent_from_headers(&span, &carrier);
+    span
 }
 
 /// Serves `routes` on `listener` until `stop` is cancelled: then reports NOT_SERVING on the

@@ -12,7 +12,9 @@
 
 use datagen::json::{LineError, MAX_PATH_CHARS, TransactionJson, parse_label, parse_transaction};
 use datagen::{GenConfig, generate};
-use domain::convert::{label_from_proto, label_to_proto, transaction_from_proto, transaction_to_proto};
+use domain::convert::{
+    label_from_proto, label_to_proto, transaction_from_proto, transaction_to_proto,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use serde_json::{Map, Value, json};
@@ -33,9 +35,11 @@ fn config() -> Config {
 }
 
 /// Valid transaction and label lines of a small generated dataset, as JSON objects.
-fn corpus() -> &'static (Vec<Map<String, Value>>, Vec<Map<String, Value>>) {
-    static CORPUS: OnceLock<(Vec<Map<String, Value>>, Vec<Map<String, Value>>)> =
-        OnceLock::new();
+/// JSON objects of valid records: transactions, then labels.
+type Corpus = (Vec<Map<String, Value>>, Vec<Map<String, Value>>);
+
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| {
         let data = generate(&GenConfig {
             users: 50,
@@ -52,14 +56,20 @@ fn corpus() -> &'static (Vec<Map<String, Value>>, Vec<Map<String, Value>>) {
         let transactions = data
             .transactions
             .iter()
-            .map(|t| object(serde_json::to_value(TransactionJson::from(&transaction_to_proto(t))).expect("json")))
+            .map(|t| {
+                object(
+                    serde_json::to_value(TransactionJson::from(&transaction_to_proto(t)))
+                        .expect("json"),
+                )
+            })
             .collect();
         let labels = data
             .labels
             .iter()
             .map(|l| {
                 object(
-                    serde_json::to_value(datagen::json::LabelJson::from(&label_to_proto(l))).expect("json"),
+                    serde_json::to_value(datagen::json::LabelJson::from(&label_to_proto(l)))
+                        .expect("json"),
                 )
             })
             .collect();
@@ -73,7 +83,8 @@ fn any_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|x| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|x| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)),
         Just(json!(u64::MAX)),
         Just(json!(1e300)),
         ".{0,40}".prop_map(Value::String),
@@ -141,7 +152,11 @@ fn damaged(record: &Map<String, Value>, damage: &Damage) -> (String, Option<Stri
 
 fn bounded(e: &LineError) -> Result<(), TestCaseError> {
     let text = e.to_string();
-    prop_assert!(text.chars().count() <= MAX_ERROR_CHARS, "{} chars: {text}", text.chars().count());
+    prop_assert!(
+        text.chars().count() <= MAX_ERROR_CHARS,
+        "{} chars: {text}",
+        text.chars().count()
+    );
     Ok(())
 }
 
@@ -149,7 +164,9 @@ fn bounded(e: &LineError) -> Result<(), TestCaseError> {
 /// unknown name is cut to `MAX_PATH_CHARS`).
 fn names(e: &LineError, expected: &str) -> Result<(), TestCaseError> {
     let field = e.field();
-    let clipped = field.strip_suffix('…').filter(|f| f.chars().count() == MAX_PATH_CHARS);
+    let clipped = field
+        .strip_suffix('…')
+        .filter(|f| f.chars().count() == MAX_PATH_CHARS);
     prop_assert!(
         field == expected
             || field.starts_with(&format!("{expected}."))
@@ -170,7 +187,18 @@ enum Edit {
 fn edits() -> impl Strategy<Value = Vec<Edit>> {
     let one = prop_oneof![
         any::<prop::sample::Index>().prop_map(Edit::Truncate),
-        (any::<prop::sample::Index>(), prop_oneof![Just('"'), Just('{'), Just('}'), Just(','), Just(':'), Just('\\'), any::<char>()])
+        (
+            any::<prop::sample::Index>(),
+            prop_oneof![
+                Just('"'),
+                Just('{'),
+                Just('}'),
+                Just(','),
+                Just(':'),
+                Just('\\'),
+                any::<char>()
+            ]
+        )
             .prop_map(|(i, c)| Edit::Overwrite(i, c)),
         (any::<prop::sample::Index>(), ".{1,8}").prop_map(|(i, s)| Edit::Insert(i, s)),
     ];
@@ -203,9 +231,19 @@ fn known_path(path: &str) -> bool {
     let root = path.split(['.', '[']).next().unwrap_or_default();
     path == "."
         || [
-            "transaction_id", "user_id", "account_id", "amount", "merchant_id",
-            "merchant_category", "channel", "device_id", "country", "geo", "event_time",
-            "is_fraud", "reported_at",
+            "transaction_id",
+            "user_id",
+            "account_id",
+            "amount",
+            "merchant_id",
+            "merchant_category",
+            "channel",
+            "device_id",
+            "country",
+            "geo",
+            "event_time",
+            "is_fraud",
+            "reported_at",
         ]
         .contains(&root)
 }

@@ -17,8 +17,8 @@
 
 use domain::ValidationError;
 use domain::convert::{
-    label_from_proto, label_to_proto, profile_from_proto, profile_to_proto,
-    transaction_from_proto, transaction_to_proto,
+    label_from_proto, label_to_proto, profile_from_proto, profile_to_proto, transaction_from_proto,
+    transaction_to_proto,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
@@ -123,7 +123,10 @@ fn timestamp() -> impl Strategy<Value = Option<Timestamp>> {
         1 => Just(1_000_000_000i32),
         1 => Just(-1i32),
     ];
-    prop::option::weighted(0.9, (seconds, nanos).prop_map(|(seconds, nanos)| Timestamp { seconds, nanos }))
+    prop::option::weighted(
+        0.9,
+        (seconds, nanos).prop_map(|(seconds, nanos)| Timestamp { seconds, nanos }),
+    )
 }
 
 prop_compose! {
@@ -217,7 +220,10 @@ fn transaction_invalid_fields(t: &v1::Transaction) -> Vec<&'static str> {
             let exponent = iso.and_then(|c| c.exponent()).unwrap_or(0);
             let max = 1_000_000_000_000i64 * 10i64.pow(u32::from(exponent));
             // Positivity is checked whatever the currency; the cap needs a known currency.
-            check(m.minor_units > 0 && (iso.is_none() || m.minor_units <= max), "amount.minor_units");
+            check(
+                m.minor_units > 0 && (iso.is_none() || m.minor_units <= max),
+                "amount.minor_units",
+            );
         }
     }
     check(id_ok(&t.merchant_id), "merchant_id");
@@ -256,7 +262,10 @@ fn profile_invalid_fields(p: &v1::UserProfile) -> Vec<&'static str> {
     let mut bad = Vec::new();
     for (ok, field) in [
         (id_ok(&p.user_id), "user_id"),
-        (time_ok(&p.account_opened_at, EARLIEST_ACCOUNT_S), "account_opened_at"),
+        (
+            time_ok(&p.account_opened_at, EARLIEST_ACCOUNT_S),
+            "account_opened_at",
+        ),
         ((1..=3).contains(&p.account_type), "account_type"),
         (country_ok(&p.home_country), "home_country"),
         ((1..=5).contains(&p.credit_band), "credit_band"),
@@ -313,7 +322,10 @@ fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
         any::<prop::sample::Index>().prop_map(Mutation::Truncate),
         (any::<prop::sample::Index>(), 0u8..8).prop_map(|(i, b)| Mutation::FlipBit(i, b)),
         (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Overwrite(i, b)),
-        (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 1..16))
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 1..16)
+        )
             .prop_map(|(i, b)| Mutation::Insert(i, b)),
         prop::collection::vec(any::<u8>(), 0..64).prop_map(Mutation::Random),
     ];
@@ -344,9 +356,20 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 }
 
 const TRANSACTION_FIELDS: &[&str] = &[
-    "transaction_id", "user_id", "account_id", "amount", "amount.minor_units",
-    "amount.currency", "merchant_id", "merchant_category", "channel", "device_id", "country",
-    "geo.lat", "geo.lon", "event_time",
+    "transaction_id",
+    "user_id",
+    "account_id",
+    "amount",
+    "amount.minor_units",
+    "amount.currency",
+    "merchant_id",
+    "merchant_category",
+    "channel",
+    "device_id",
+    "country",
+    "geo.lat",
+    "geo.lon",
+    "event_time",
 ];
 
 proptest! {

@@ -15,7 +15,7 @@ use proto::v1::ingest_service_client::IngestServiceClient;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-fn transaction(run: &str, id: &str, user: &str, at: i64) -> v1::Transaction {
+pub(crate) fn transaction(run: &str, id: &str, user: &str, at: i64) -> v1::Transaction {
     v1::Transaction {
         transaction_id: format!("{run}-{id}"),
         user_id: format!("{run}-{user}"),
@@ -197,12 +197,21 @@ async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_fl
     let bad_merchant = format!("{run}-m-poison");
     redis_cli(
         &stack.redis_url,
-        &["HSET", &format!("vigil:v4:merchant:{bad_merchant}"), "bogus", "1"],
+        &[
+            "HSET",
+            &format!("vigil:v4:merchant:{bad_merchant}"),
+            "bogus",
+            "1",
+        ],
     );
     let bad_profile_user = format!("{run}-u-badprofile");
     redis_cli(
         &stack.redis_url,
-        &["SET", &format!("vigil:v4:profile:{bad_profile_user}"), "[not a history"],
+        &[
+            "SET",
+            &format!("vigil:v4:profile:{bad_profile_user}"),
+            "[not a history",
+        ],
     );
     let mut ingest = Service::start("ingest", env.clone(), dir.path());
     let mut features = Service::start("feature-service", env, dir.path());
@@ -284,7 +293,10 @@ async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_fl
     };
     let r = c
         .submit_labels(v1::SubmitLabelsRequest {
-            labels: vec![label("t0", &bad_merchant), label("t6", &format!("{run}-m1"))],
+            labels: vec![
+                label("t0", &bad_merchant),
+                label("t6", &format!("{run}-m1")),
+            ],
         })
         .await
         .unwrap()
@@ -329,13 +341,21 @@ async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_fl
     let labels = by_topic(topics::LABELS);
     assert_eq!(labels.len(), 1, "{labels:?}");
     assert_eq!(labels[0].stage, "speed-layer");
-    assert!(labels[0].reason.contains("corrupt merchant state"), "{}", labels[0].reason);
+    assert!(
+        labels[0].reason.contains("corrupt merchant state"),
+        "{}",
+        labels[0].reason
+    );
     let l: v1::Label = proto::prost::Message::decode(labels[0].payload.as_slice()).unwrap();
     assert_eq!(l.merchant_id, bad_merchant);
     let profiles = by_topic(topics::PROFILES);
     assert_eq!(profiles.len(), 1, "{profiles:?}");
     assert_eq!(profiles[0].stage, "speed-layer");
-    assert!(profiles[0].reason.contains("corrupt state"), "{}", profiles[0].reason);
+    assert!(
+        profiles[0].reason.contains("corrupt state"),
+        "{}",
+        profiles[0].reason
+    );
     let p: v1::UserProfile = proto::prost::Message::decode(profiles[0].payload.as_slice()).unwrap();
     assert_eq!(p.user_id, bad_profile_user);
     // The healthy label and profile submitted with them were applied: the pipeline flowed on.
@@ -350,7 +370,10 @@ async fn a_poison_record_is_quarantined_with_its_stage_and_the_pipeline_keeps_fl
         .count();
         let profile_stored = redis_cli(
             &stack.redis_url,
-            &["EXISTS", &format!("vigil:v4:profile:{healthy_profile_user}")],
+            &[
+                "EXISTS",
+                &format!("vigil:v4:profile:{healthy_profile_user}"),
+            ],
         );
         if fraud_fields > 0 && profile_stored.trim() == "1" {
             break;
@@ -614,16 +637,25 @@ async fn redis_coming_back_without_its_last_writes_is_repaired_from_the_topic() 
                 copies.iter().any(|c| !same(c[i], copies[0][i]))
             })
             .collect();
-        assert!(differ.is_empty(), "{id}: copies differ at {differ:?}: {copies:?}");
+        assert!(
+            differ.is_empty(),
+            "{id}: copies differ at {differ:?}: {copies:?}"
+        );
     }
     let again = per_id.values().filter(|c| c.len() > 1).count();
-    eprintln!("faults: Redis lost 20 transactions' writes; repaired, {again} vectors published again");
+    eprintln!(
+        "faults: Redis lost 20 transactions' writes; repaired, {again} vectors published again"
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(merchant_transactions(&stack.redis_url, &merchant), 60, "counted twice");
+    assert_eq!(
+        merchant_transactions(&stack.redis_url, &merchant),
+        60,
+        "counted twice"
+    );
     features.wait_healthy().await;
 }
 
-fn registry_with_a_model(root: &std::path::Path) {
+pub(crate) fn registry_with_a_model(root: &std::path::Path) {
     let n = features::FEATURES.len();
     let reg = registry::Registry::open(root).unwrap();
     let version = reg

@@ -2,3 +2,4 @@
 mod faults;
 mod parity;
 mod pipeline;
+mod traces;
