@@ -6,8 +6,8 @@
 //! the proto3 JSON mapping where that is cheap: proto field names, enums by name
 //! (`"CHANNEL_ONLINE"`; an unknown value as its number), timestamps as RFC 3339 UTC strings
 //! with milliseconds, absent messages omitted. Deviations: `int64` amounts are JSON numbers,
-//! not strings. A message is an object or `null`, never serde's array form
-//! (`"amount":[1,"a"]` is refused, not read as 1 unit of currency `a`).
+//! not strings. A record is an object and a nested message an object or `null`, never serde's
+//! array form (`"amount":[1,"a"]` is refused, not read as 1 unit of currency `a`).
 //!
 //! ```json
 //! {"transaction_id":"tx-2a-00000000","user_id":"u-000123","account_id":"a-000123",
@@ -79,7 +79,7 @@ fn from_line<J: serde::de::DeserializeOwned>(line: &str) -> Result<J, LineError>
         message: clip(message, MAX_MESSAGE_CHARS),
     };
     let mut de = serde_json::Deserializer::from_str(line);
-    let json = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let Record(json) = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // A syntax error is the line's (its message has the column); the path of the
         // partial parse would name `?` for a key not read yet.
         let path = match e.inner().classify() {
@@ -91,6 +91,17 @@ fn from_line<J: serde::de::DeserializeOwned>(line: &str) -> Result<J, LineError>
     // Content after the object is an error of the line itself.
     de.end().map_err(|e| error(".".to_owned(), e.to_string()))?;
     Ok(json)
+}
+
+/// A line's record: a JSON object, never serde's array form or `null` (see [`object`]).
+struct Record<J>(J);
+
+impl<'de, J: Deserialize<'de>> Deserialize<'de> for Record<J> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object(deserializer)?
+            .map(Record)
+            .ok_or_else(|| serde::de::Error::custom("a record must be an object, not null"))
+    }
 }
 
 /// `text` cut to `max` characters, marked with `…` when cut.
@@ -385,6 +396,18 @@ mod tests {
         assert!(!json.contains("event_time"), "{json}");
         let back: TransactionJson = serde_json::from_str(&json).expect("parses");
         assert_eq!(v1::Transaction::try_from(&back).expect("converts"), none);
+    }
+
+    #[test]
+    fn records_and_messages_must_be_objects_not_serde_arrays() {
+        let e = parse_transaction(r#"[{"transaction_id":"t"}]"#).expect_err("array record");
+        assert_eq!(e.field(), ".", "{e}");
+        let e = parse_transaction(r#"{"amount":[1,"a"]}"#).expect_err("array money");
+        assert_eq!(e.field(), "amount", "{e}");
+        let e = parse_label("null").expect_err("null record");
+        assert_eq!(e.field(), ".", "{e}");
+        let ok = parse_transaction(r#"{"amount":null,"geo":{"lat":1.0}}"#).expect("objects");
+        assert!(ok.amount.is_none() && ok.geo.is_some());
     }
 
     #[test]

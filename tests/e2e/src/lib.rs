@@ -381,7 +381,8 @@ impl PrivateStack {
         wait_port(self.redis_port, "redis-server");
     }
 
-    fn start_broker(&mut self) {
+    /// Starts the broker (again) on its data.
+    pub fn start_broker(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.kafka_port);
         let child = Command::new("tansu")
             .current_dir(self.dir.join("tansu"))
@@ -401,13 +402,17 @@ impl PrivateStack {
         wait_port(self.kafka_port, "tansu");
     }
 
-    /// SIGKILLs the broker (a crash: sqlite keeps what it committed) and starts it again after
-    /// `down`.
-    pub fn restart_broker(&mut self, down: Duration) {
+    /// SIGKILLs the broker (a crash: sqlite keeps what it committed).
+    pub fn kill_broker(&mut self) {
         if let Some(mut c) = self.broker.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// [`PrivateStack::kill_broker`], and starts it again after `down`.
+    pub fn restart_broker(&mut self, down: Duration) {
+        self.kill_broker();
         std::thread::sleep(down);
         self.start_broker();
     }
