@@ -7,10 +7,11 @@ use domain::convert::transaction_from_proto;
 use model::{Decision, ReasonPolicy, Scored};
 use proto::v1::inference_service_server::InferenceService;
 use proto::v1::{
-    Reason, ScoreBatchRequest, ScoreBatchResponse, ScoreRequest, ScoreResponse, Transaction,
+    Reason, ScoreBatchRequest, ScoreBatchResponse, ScoreError, ScoreRequest, ScoreResponse,
+    Transaction,
 };
 use std::sync::Arc;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 /// Maps a domain decision to the wire enum (the only place this mapping exists).
 pub fn decision_to_proto(d: Decision) -> proto::v1::Decision {
@@ -56,11 +57,6 @@ impl<S: FeatureSource> Scorer<S> {
     }
 
     /// One item of a batch; a failure names its index.
-    async fn score_item(&self, i: usize, t: &Transaction) -> Result<ScoreResponse, Status> {
-        self.score(t, false)
-            .await
-            .map_err(|s| Status::new(s.code(), format!("transactions[{i}]: {}", s.message())))
-    }
 
     /// Scores one wire transaction: validate → vector (or degraded fallback) → model. With
     /// `explain`, reasons come whatever the decision; otherwise per the service's policy.
@@ -155,19 +151,35 @@ impl<S: FeatureSource> InferenceService for Scorer<S> {
             ));
         }
         // Concurrently (each item waits on its own feature fetch), in order, at most
-        // BATCH_CONCURRENCY at a time; the first failing item fails the batch, naming it.
+        // BATCH_CONCURRENCY at a time. An item refused for its own reason is reported by
+        // index and the others are scored; any other failure fails the call, naming the item.
         use futures::StreamExt as _;
-        let items: Vec<_> = txns
-            .iter()
-            .enumerate()
-            .map(|(i, t)| self.score_item(i, t))
-            .collect();
-        let scores: Vec<Result<ScoreResponse, Status>> = futures::stream::iter(items)
+        let items: Vec<_> = txns.iter().map(|t| self.score(t, false)).collect();
+        let results: Vec<Result<ScoreResponse, Status>> = futures::stream::iter(items)
             .buffered(BATCH_CONCURRENCY)
             .collect()
             .await;
-        let scores = scores.into_iter().collect::<Result<Vec<_>, Status>>()?;
-        Ok(Response::new(ScoreBatchResponse { scores }))
+        let mut response = ScoreBatchResponse::default();
+        for (i, (result, t)) in results.into_iter().zip(&txns).enumerate() {
+            match result {
+                Ok(score) => response.scores.push(score),
+                Err(s) if matches!(s.code(), Code::InvalidArgument | Code::FailedPrecondition) => {
+                    response.errors.push(ScoreError {
+                        index: i as u32,
+                        transaction_id: service_runtime::truncated(&t.transaction_id, 64),
+                        code: s.code() as i32,
+                        message: s.message().to_owned(),
+                    });
+                }
+                Err(s) => {
+                    return Err(Status::new(
+                        s.code(),
+                        format!("transactions[{i}]: {}", s.message()),
+                    ));
+                }
+            }
+        }
+        Ok(Response::new(response))
     }
 }
 
@@ -296,11 +308,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_reports_refused_items_by_index_and_scores_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scorer(Fixed(Some(vec![0.0; features::FEATURES.len()])), dir.path());
+        let mut bad = txn("eur");
+        bad.transaction_id = "x".repeat(100);
+        let request = ScoreBatchRequest {
+            transactions: vec![txn("EUR"), bad, txn("USD")],
+        };
+        let r = InferenceService::score_batch(&s, Request::new(request))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.scores.len(), 2, "{r:?}");
+        assert_eq!(r.errors.len(), 1, "{r:?}");
+        let e = &r.errors[0];
+        assert_eq!((e.index, e.code), (1, Code::InvalidArgument as i32));
+        assert!(e.message.contains("amount.currency"), "{}", e.message);
+        assert!(e.transaction_id.len() <= 64 + 3, "{}", e.transaction_id); // cut, with an ellipsis
+    }
+
+    #[tokio::test]
+    async fn a_batch_fails_as_a_whole_without_a_model() {
+        let s = Scorer::new(
+            Arc::new(Fixed(None)),
+            ModelSlot::empty(),
+            Metrics::register(&prometheus::Registry::new()).unwrap(),
+            ReasonPolicy::NONE,
+        );
+        let request = ScoreBatchRequest {
+            transactions: vec![txn("EUR"), txn("eur")],
+        };
+        let e = InferenceService::score_batch(&s, Request::new(request))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable);
+        assert!(
+            e.message().starts_with("transactions[0]"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[tokio::test]
     async fn invalid_transactions_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let s = scorer(Fixed(None), dir.path());
         let e = s.score(&txn("eur"), false).await.unwrap_err();
-        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert_eq!(e.code(), Code::InvalidArgument);
         assert!(e.message().contains("amount.currency"), "{}", e.message());
     }
 }

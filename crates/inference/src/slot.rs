@@ -32,6 +32,12 @@ impl ModelSlot {
         ModelSlot { rx }
     }
 
+    /// A slot that never gets a model (tests).
+    pub fn empty() -> ModelSlot {
+        let (_tx, rx) = watch::channel(None);
+        ModelSlot { rx }
+    }
+
     pub fn current(&self) -> Option<Arc<Active>> {
         self.rx.borrow().clone()
     }

@@ -791,6 +791,37 @@ async fn with_the_feature_service_down_score_answers_degraded_at_once_and_recove
     let mut client = InferenceServiceClient::connect(inference.endpoint())
         .await
         .unwrap();
+    // A batch with an invalid item: the item is reported by index, the others are scored.
+    let mut bad = transaction(&run, "b1", "u1", now_ms() - 1_000);
+    bad.country = "XX".into();
+    let batch = client
+        .score_batch(v1::ScoreBatchRequest {
+            transactions: vec![
+                transaction(&run, "b0", "u1", now_ms() - 1_000),
+                bad,
+                transaction(&run, "b2", "u1", now_ms() - 1_000),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let scored: Vec<&str> = batch
+        .scores
+        .iter()
+        .map(|s| s.transaction_id.as_str())
+        .collect();
+    assert_eq!(
+        scored,
+        [format!("{run}-b0"), format!("{run}-b2")],
+        "{batch:?}"
+    );
+    assert_eq!(batch.errors.len(), 1, "{batch:?}");
+    assert_eq!(batch.errors[0].index, 1);
+    assert!(
+        batch.errors[0].message.contains("country"),
+        "{:?}",
+        batch.errors[0]
+    );
     let mut score = async |k: usize| {
         let started = Instant::now();
         let r = client
