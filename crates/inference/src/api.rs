@@ -56,8 +56,6 @@ impl<S: FeatureSource> Scorer<S> {
         }
     }
 
-    /// One item of a batch; a failure names its index.
-
     /// Scores one wire transaction: validate → vector (or degraded fallback) → model. With
     /// `explain`, reasons come whatever the decision; otherwise per the service's policy.
     pub async fn score(&self, wire: &Transaction, explain: bool) -> Result<ScoreResponse, Status> {
