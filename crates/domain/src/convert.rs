@@ -17,6 +17,12 @@ const EARLIEST_EVENT_MS: i64 = 946_684_800_000;
 /// 1900-01-01T00:00:00Z: the floor for account opening dates.
 const EARLIEST_ACCOUNT_MS: i64 = -2_208_988_800_000;
 
+/// An identifier a client sends (`field` names it in the error): 1 to 128 bytes, no control
+/// characters. The rule every id of the wire messages follows, for other requests too.
+pub fn check_id(field: &'static str, value: &str) -> Result<String, ValidationError> {
+    id(field, value)
+}
+
 fn id(field: &'static str, value: &str) -> Result<String, ValidationError> {
     if value.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));

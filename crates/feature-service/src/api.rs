@@ -70,12 +70,8 @@ impl FeatureService for Api {
         &self,
         request: Request<GetOnlineFeaturesRequest>,
     ) -> Result<Response<OnlineFeatures>, Status> {
-        let user_id = request.into_inner().user_id;
-        if user_id.is_empty() {
-            return Err(Status::invalid_argument(
-                "invalid field `user_id`: must not be empty",
-            ));
-        }
+        let user_id = domain::convert::check_id("user_id", &request.into_inner().user_id)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let state = self
             .store
             .get_users(&[user_id.as_str()])

@@ -72,7 +72,7 @@ pub enum RegistryError {
     },
     #[error("no model {model_id} version {version} in the registry")]
     UnknownVersion { model_id: String, version: String },
-    #[error("invalid name {0:?}: use letters, digits, '-', '_' and '.'")]
+    #[error("invalid name {0:?}: use 1 to 64 letters, digits, '-', '_' and '.'")]
     InvalidName(String),
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -85,8 +85,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     }
 }
 
-fn check_name(name: &str) -> Result<(), RegistryError> {
+/// The longest model id, version or alias name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a model id, version or alias name (it becomes a file or directory name): 1 to
+/// [`MAX_NAME_LEN`] letters, digits, `-`, `_` and `.`, and not `.` or `..`. The error quotes
+/// at most 32 characters of it.
+pub fn check_name(name: &str) -> Result<(), RegistryError> {
     let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
         && name != "."
         && name != ".."
         && name
@@ -95,7 +102,7 @@ fn check_name(name: &str) -> Result<(), RegistryError> {
     if ok {
         Ok(())
     } else {
-        Err(RegistryError::InvalidName(name.to_owned()))
+        Err(RegistryError::InvalidName(name.chars().take(32).collect()))
     }
 }
 

@@ -150,3 +150,21 @@ fn a_claim_whose_writer_died_is_reclaimed_and_a_live_one_is_skipped() {
     assert_eq!(v.version, "v4");
     assert!(!live.exists(), "the dead claim was cleared");
 }
+
+#[test]
+fn names_are_short_file_safe_words_and_errors_quote_little_of_them() {
+    for ok in [
+        "production",
+        "v12",
+        "vigil-fraud",
+        "a.b_c",
+        &"x".repeat(MAX_NAME_LEN),
+    ] {
+        assert!(check_name(ok).is_ok(), "{ok}");
+    }
+    let long = "x".repeat(MAX_NAME_LEN + 1);
+    for bad in ["", ".", "..", "../etc", "a/b", "prod\n", "é", long.as_str()] {
+        let e = check_name(bad).expect_err(bad);
+        assert!(e.to_string().len() < 100, "{e}");
+    }
+}

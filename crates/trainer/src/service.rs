@@ -111,6 +111,10 @@ impl TrainerService for Api {
         let promote_to = if req.promote_to.is_empty() {
             self.cfg.trainer.promote_to.clone()
         } else {
+            // Refused now, not after a training run that could never register under it.
+            registry::check_name(&req.promote_to).map_err(|e| {
+                Status::invalid_argument(format!("invalid field `promote_to`: {e}"))
+            })?;
             req.promote_to
         };
         let started = Run {
@@ -165,10 +169,9 @@ impl TrainerService for Api {
             .runs
             .lock()
             .map_err(|_| Status::internal("run table poisoned"))?;
-        runs.get(&id)
-            .cloned()
-            .map(Response::new)
-            .ok_or_else(|| Status::not_found(format!("no run {id}")))
+        runs.get(&id).cloned().map(Response::new).ok_or_else(|| {
+            Status::not_found(format!("no run {}", service_runtime::truncated(&id, 64)))
+        })
     }
 }
 
