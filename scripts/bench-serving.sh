@@ -200,11 +200,13 @@ start inference 51054 9204 VIGIL_REGISTRY__PATH="$REGISTRY" VIGIL_SERVER__MAX_IN
   VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-guarded-$NOW_MS"
 GUARDED_PID="${PIDS[-1]}"
 load() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51054 "$@"; }
-field() { python3 -c 'import json, sys
+field() { # json-file dotted.key -> value (fails when absent: no silent 0)
+  python3 -c 'import json, sys
 v = json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."):
-    v = (v or {}).get(k)
-print(v if v is not None else 0)' "$@"; }
+    v = v[k]
+print(v)' "$@"
+}
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$GUARDED_PID/status"; }
 load --rate 200 --seconds 5 >/dev/null # warm-up
 load --rate 200 --seconds "$SECONDS_AT_RATE" --out "$OUT/load-unloaded.json" >/dev/null

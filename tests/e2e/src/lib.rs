@@ -404,10 +404,7 @@ impl PrivateStack {
 
     /// SIGKILLs the broker (a crash: sqlite keeps what it committed).
     pub fn kill_broker(&mut self) {
-        if let Some(mut c) = self.broker.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill(&mut self.broker);
     }
 
     /// [`PrivateStack::kill_broker`], and starts it again after `down`.
@@ -424,10 +421,7 @@ impl PrivateStack {
 
     /// SIGKILLs Redis (a crash; with `fsync always` its AOF has every acknowledged write).
     pub fn kill_redis(&mut self) {
-        if let Some(mut c) = self.redis.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill(&mut self.redis);
     }
 
     /// Stops Redis with `SHUTDOWN` (it flushes the AOF, as on a rolling restart).
@@ -441,14 +435,17 @@ impl PrivateStack {
     }
 }
 
+/// SIGKILLs and reaps `child`, if running (a process already gone is not an error here).
+fn kill(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 impl Drop for PrivateStack {
     fn drop(&mut self) {
-        for c in [self.redis.as_mut(), self.broker.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        kill(&mut self.redis);
+        kill(&mut self.broker);
     }
 }

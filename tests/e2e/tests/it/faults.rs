@@ -559,8 +559,6 @@ async fn a_broker_crash_and_a_redis_restart_under_the_speed_layer_lose_and_doubl
     features.wait_healthy().await;
 }
 
-/// A registry at `root` with one model over the feature schema behind `production`: a
-/// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_feature_service_killed_during_a_broker_outage_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -570,7 +568,6 @@ async fn a_feature_service_killed_during_a_broker_outage_loses_and_doubles_nothi
     let (mut features, kafka, producer) = speed_layer_under_test(&stack, dir.path(), &run).await;
     let t0 = now_ms() - 600_000;
     let publish = |range| publish_transactions(&producer, &run, t0, range);
-    let merchant = format!("{run}-m1");
 
     publish(0..20).await;
     each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 20).await;
@@ -590,21 +587,37 @@ async fn a_feature_service_killed_during_a_broker_outage_loses_and_doubles_nothi
     features.wait_healthy().await;
     publish(40..60).await;
 
-    // Counters exact: nothing applied twice, nothing lost.
+    // Counters exact: nothing applied twice, nothing lost. Every transaction has its vector;
+    // one published twice is possible only if the broker died part-way through a publish
+    // that is then retried from the outbox, and a second copy must have the same values.
+    let again = counted_exactly_and_each_vector_alike(&kafka, &stack.redis_url, &run, 60).await;
+    eprintln!(
+        "faults: feature-service killed during a broker outage; {again} vectors published twice"
+    );
+}
+
+/// After a fault whose repair may publish some vectors again: waits until the merchant
+/// counters of `run` reach `n`, checks that every transaction has a vector and that copies
+/// of one have the same values, and that the counters stay at `n` (nothing counted twice).
+/// Returns how many vectors were published more than once.
+async fn counted_exactly_and_each_vector_alike(
+    kafka: &KafkaConfig,
+    redis_url: &str,
+    run: &str,
+    n: usize,
+) -> usize {
+    let merchant = format!("{run}-m1");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while merchant_transactions(&stack.redis_url, &merchant) < 60 {
+    while merchant_transactions(redis_url, &merchant) < n as i64 {
         assert!(
             Instant::now() < deadline,
-            "merchant counters {} of 60",
-            merchant_transactions(&stack.redis_url, &merchant)
+            "merchant counters {} of {n}",
+            merchant_transactions(redis_url, &merchant)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Every transaction has its vector. One published twice is possible only if the broker
-    // died part-way through a publish that is then retried from the outbox; a second copy
-    // must have the same values.
-    let vectors = until_topic(&kafka, topics::FEATURES, &format!("{run}-"), 60, |r| {
-        r.len() >= 60
+    let vectors = until_topic(kafka, topics::FEATURES, &format!("{run}-"), 60, |r| {
+        r.len() >= n
     })
     .await;
     let mut per_id: HashMap<String, Vec<Vec<f64>>> = HashMap::new();
@@ -612,18 +625,16 @@ async fn a_feature_service_killed_during_a_broker_outage_loses_and_doubles_nothi
         let v: v1::FeatureVector = d.decode("vector").unwrap();
         per_id.entry(v.transaction_id).or_default().push(v.values);
     }
-    assert_eq!(per_id.len(), 60, "vectors lost");
+    assert_eq!(per_id.len(), n, "vectors lost");
     assert_copies_equal(&per_id);
-    let again = per_id.values().filter(|c| c.len() > 1).count();
-    eprintln!(
-        "faults: feature-service killed during a broker outage; {again} vectors published twice"
-    );
-    std::thread::sleep(Duration::from_secs(2));
+    // Late increments would show here.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        merchant_transactions(&stack.redis_url, &merchant),
-        60,
+        merchant_transactions(redis_url, &merchant),
+        n as i64,
         "counted twice"
     );
+    per_id.values().filter(|c| c.len() > 1).count()
 }
 
 /// Copies of one transaction's vector have the same values (NaN equal to NaN).
@@ -687,44 +698,19 @@ async fn redis_coming_back_without_its_last_writes_is_repaired_from_the_topic() 
     publish(40..60).await;
 
     // The speed layer notices and re-reads the lost range from the topic: the counters are
-    // exact again (60, not the 40 a consumer trusting its own position would leave).
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while merchant_transactions(&stack.redis_url, &merchant) < 60 {
-        assert!(
-            Instant::now() < deadline,
-            "merchant counters {} of 60 after Redis lost writes",
-            merchant_transactions(&stack.redis_url, &merchant)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // exact again (60, not the 40 a consumer trusting its own position would leave). The
+    // re-applied transactions' vectors are a second copy, with the same values (computed
+    // again from the same state and records; consumers keep the first by transaction id).
+    let again = counted_exactly_and_each_vector_alike(&kafka, &stack.redis_url, &run, 60).await;
     assert!(features.metric("vigil_features_speed_rewinds_total") >= 1.0);
-    // Every transaction has its vector. Those of the lost range were computed again from
-    // the same state and records: a second copy, with the same values (consumers keep the
-    // first by transaction id).
-    let vectors = until_topic(&kafka, topics::FEATURES, &format!("{run}-"), 60, |r| {
-        r.len() >= 60
-    })
-    .await;
-    let mut per_id: HashMap<String, Vec<Vec<f64>>> = HashMap::new();
-    for d in &vectors {
-        let v: v1::FeatureVector = d.decode("vector").unwrap();
-        per_id.entry(v.transaction_id).or_default().push(v.values);
-    }
-    assert_eq!(per_id.len(), 60, "vectors lost");
-    assert_copies_equal(&per_id);
-    let again = per_id.values().filter(|c| c.len() > 1).count();
     eprintln!(
         "faults: Redis lost 20 transactions' writes; repaired, {again} vectors published again"
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(
-        merchant_transactions(&stack.redis_url, &merchant),
-        60,
-        "counted twice"
     );
     features.wait_healthy().await;
 }
 
+/// A registry at `root` with one model over the feature schema behind `production`: a
+/// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
 pub(crate) fn registry_with_a_model(root: &std::path::Path) {
     let n = features::FEATURES.len();
     let reg = registry::Registry::open(root).unwrap();
