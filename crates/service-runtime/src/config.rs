@@ -138,6 +138,12 @@ pub struct ServerConfig {
     /// batch with room to spare.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
+    /// Serve gRPC over TLS, and with a client CA require client certificates (mTLS).
+    #[serde(default)]
+    pub tls: Option<crate::security::ServerTls>,
+    /// Require a bearer token on every call but health checks.
+    #[serde(default)]
+    pub auth: Option<crate::security::ServerAuth>,
 }
 
 fn default_shutdown_secs() -> u64 {

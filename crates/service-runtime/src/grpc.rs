@@ -3,8 +3,10 @@
 
 use crate::admission::AdmissionLayer;
 use crate::launch::GrpcListener;
+use crate::security::{AuthLayer, ServerSecurity};
 use tonic::service::RoutesBuilder;
 use tonic_health::server::HealthReporter;
+use tower::layer::util::{Identity, Stack};
 
 /// Adds health and reflection (v1 + v1alpha) to `routes`; returns the health reporter, whose
 /// overall status ("") starts SERVING — set per-service statuses with it. Reflection lists
@@ -33,21 +35,35 @@ pub fn add_standard_services(
     Ok(health_reporter)
 }
 
-/// A tonic server with Vigil's standard middleware: per-request timeout, a per-connection
-/// concurrency limit and load shedding beyond it (tower layers configured through tonic), and
-/// the server-wide limit of `admission` in front of them ([`crate::admission`]).
+/// The layers every Vigil server puts in front of its services, outermost first: the token
+/// check (a refused call never takes an admission slot) and then the server-wide limit.
+pub type StandardLayers = Stack<Stack<AdmissionLayer, Stack<AuthLayer, Identity>>, Identity>;
+
+/// A tonic server with Vigil's standard middleware: TLS when configured, per-request timeout, a
+/// per-connection concurrency limit and load shedding beyond it (tower layers configured through
+/// tonic), and in front of them the bearer-token check ([`crate::security`]) and the server-wide
+/// limit of `admission` ([`crate::admission`]).
 pub fn server(
     cfg: &crate::ServerConfig,
     admission: AdmissionLayer,
-) -> tonic::transport::Server<tower::layer::util::Stack<AdmissionLayer, tower::layer::util::Identity>>
-{
-    tonic::transport::Server::builder()
+    security: ServerSecurity,
+) -> Result<tonic::transport::Server<StandardLayers>, tonic::transport::Error> {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = security.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    Ok(builder
         .trace_fn(request_span)
         .timeout(std::time::Duration::from_millis(cfg.request_timeout_ms))
         .concurrency_limit_per_connection(cfg.concurrency_limit)
         .load_shed(true)
         .tcp_nodelay(true)
-        .layer(admission)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(security.auth)
+                .layer(admission)
+                .into_inner(),
+        ))
 }
 
 /// The span of one gRPC request, child of the caller's W3C trace context (`traceparent` /
@@ -87,7 +103,7 @@ pub async fn serve(
     // response waits on Nagle and the peer's delayed ACK (~40 ms per hop).
     let incoming =
         tonic::transport::server::TcpIncoming::from(grpc.listener).with_nodelay(Some(true));
-    server(cfg, grpc.admission)
+    server(cfg, grpc.admission, grpc.security)?
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, async move {
             stop.cancelled().await;
@@ -214,6 +230,8 @@ mod tests {
             concurrency_limit: 16,
             max_in_flight: 16,
             max_message_bytes: 1 << 20,
+            tls: None,
+            auth: None,
         };
         let readiness = crate::admin::Readiness::default();
         let stop = tokio_util::sync::CancellationToken::new();

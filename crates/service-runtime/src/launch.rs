@@ -8,6 +8,7 @@
 use crate::admin::{self, Readiness};
 use crate::admission::AdmissionLayer;
 use crate::config::{self, ServiceConfig};
+use crate::security::ServerSecurity;
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 use clap::Parser;
@@ -41,11 +42,13 @@ pub struct Context {
     pub shutdown: Shutdown,
 }
 
-/// The bound gRPC listener and the limit on requests in flight shared by all its connections.
+/// The bound gRPC listener, the limit on requests in flight shared by all its connections, and
+/// its TLS and token check (`[server.tls]`, `[server.auth]`).
 #[derive(Debug)]
 pub struct GrpcListener {
     pub listener: TcpListener,
     pub admission: AdmissionLayer,
+    pub security: ServerSecurity,
 }
 
 impl GrpcListener {
@@ -54,7 +57,13 @@ impl GrpcListener {
         GrpcListener {
             listener,
             admission: AdmissionLayer::new(max_in_flight, None),
+            security: ServerSecurity::default(),
         }
+    }
+
+    /// The same listener serving with `security` (for tests).
+    pub fn with_security(self, security: ServerSecurity) -> GrpcListener {
+        GrpcListener { security, ..self }
     }
 }
 
@@ -112,6 +121,30 @@ where
     E: Display,
 {
     let server = cfg.server().clone();
+    // Certificates and tokens are read before anything binds: a bad file is a config error.
+    let rejected = prometheus::IntCounter::new(
+        "grpc_requests_unauthenticated_total",
+        "Requests answered UNAUTHENTICATED for a missing or wrong bearer token",
+    );
+    let rejected = match rejected {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::error!(%error, "cannot create grpc_requests_unauthenticated_total");
+            return ExitCode::FAILURE;
+        }
+    };
+    let security = match ServerSecurity::load(
+        server.tls.as_ref(),
+        server.auth.as_ref(),
+        Some(rejected.clone()),
+    ) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::error!(%error, "invalid server security");
+            eprintln!("vigil-{service}: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let (grpc, admin_listener) = match bind(&server).await {
         Ok(l) => l,
         Err(error) => {
@@ -129,8 +162,20 @@ where
             return ExitCode::FAILURE;
         }
     }
-    tracing::info!(service, grpc_port, admin_port, "starting");
+    tracing::info!(
+        service,
+        grpc_port,
+        admin_port,
+        tls = security.tls(),
+        mtls = security.mtls(),
+        token_auth = security.token_auth(),
+        "starting"
+    );
     let metrics = prometheus::Registry::new_custom(Some("vigil".into()), None).unwrap_or_default();
+    if let Err(error) = metrics.register(Box::new(rejected)) {
+        tracing::error!(%error, "cannot register grpc_requests_unauthenticated_total");
+        return ExitCode::FAILURE;
+    }
     let readiness = Readiness::default();
     let shutdown = Shutdown::new();
     shutdown.cancel_on_signal();
@@ -157,6 +202,7 @@ where
         grpc: GrpcListener {
             listener: grpc,
             admission: AdmissionLayer::new(server.max_in_flight, Some(shed)),
+            security,
         },
         metrics,
         readiness,

@@ -7,6 +7,7 @@
 //!   configured; trace-context propagation helpers for gRPC metadata.
 //! * [`admin`] — the admin HTTP port: Prometheus `/metrics`, `/healthz`, `/readyz`.
 //! * [`grpc`] — `grpc.health.v1` and server reflection (v1 and v1alpha, so grpcurl works).
+//! * [`security`] — TLS / mTLS and bearer tokens for gRPC servers and clients; secrets from files.
 //! * [`shutdown`] — signal handling and the ordered, deadline-bounded shutdown sequence.
 
 pub mod admin;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod launch;
+pub mod security;
 pub mod shutdown;
 pub mod telemetry;
 
