@@ -16,10 +16,11 @@ use proto::prost_types::Timestamp;
 use proto::v1::inference_service_client::InferenceServiceClient;
 use proto::v1::{GeoPoint, Money, ScoreRequest, Transaction};
 use serde::Serialize;
+use service_runtime::security::{ClientSecurity, SecureChannel};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct LoadArgs {
@@ -46,6 +47,9 @@ pub(crate) struct LoadArgs {
     /// Where to write the JSON results.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// TLS (an `https://` endpoint) and the bearer token, for a secured inference service.
+    #[command(flatten, next_help_heading = "Security")]
+    security: ClientSecurity,
 }
 
 /// Latency quantiles in milliseconds.
@@ -135,7 +139,7 @@ fn request(user: &str, n: u64) -> ScoreRequest {
 }
 
 async fn one(
-    mut client: InferenceServiceClient<Channel>,
+    mut client: InferenceServiceClient<SecureChannel>,
     req: ScoreRequest,
     outcomes: Arc<Mutex<Outcomes>>,
 ) {
@@ -174,14 +178,20 @@ pub(crate) fn run(args: &LoadArgs) -> anyhow::Result<bool> {
 async fn drive(args: &LoadArgs) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
     let mut clients = Vec::with_capacity(args.connections);
+    let bearer = args.security.bearer("load")?;
     for _ in 0..args.connections {
-        let channel = Endpoint::from_shared(args.endpoint.clone())?
+        let channel = args
+            .security
+            .endpoint("load", &args.endpoint)?
             .tcp_nodelay(true)
             .timeout(Duration::from_millis(args.timeout_ms))
             .connect()
             .await
             .with_context(|| format!("connecting to {}", args.endpoint))?;
-        clients.push(InferenceServiceClient::new(channel));
+        clients.push(InferenceServiceClient::new(InterceptedService::new(
+            channel,
+            bearer.clone(),
+        )));
     }
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let duration = Duration::from_secs_f64(args.seconds);

@@ -159,6 +159,9 @@ pub struct ReplayCmd {
     /// Timeout of one connection attempt, in seconds.
     #[arg(long, env = "VIGIL_DATAGEN_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
     pub connect_timeout_secs: u64,
+    /// TLS (an `https://` endpoint) and the bearer token, for a secured ingest.
+    #[command(flatten, next_help_heading = "Security")]
+    pub security: service_runtime::security::ClientSecurity,
 }
 
 impl ReplayCmd {

@@ -98,8 +98,13 @@ async fn replay(
         cmd.ingest,
         transactions.len()
     );
-    let mut client =
-        replay::connect(&cmd.ingest, cmd.connect_attempts, cmd.connect_timeout()).await?;
+    let mut client = replay::connect(
+        &cmd.ingest,
+        cmd.connect_attempts,
+        cmd.connect_timeout(),
+        &cmd.security,
+    )
+    .await?;
     let shutdown = async {
         // If the handler cannot be installed, the replay simply runs to completion.
         if tokio::signal::ctrl_c().await.is_err() {

@@ -12,11 +12,12 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use proto::tonic::transport::{Channel, Endpoint};
+use proto::tonic::service::interceptor::InterceptedService;
 use proto::tonic::{self, Code};
 use proto::v1;
 use proto::v1::ingest_service_client::IngestServiceClient;
 use serde::Serialize;
+use service_runtime::security::{ClientSecurity, SecureChannel};
 
 /// Sends per second aimed at when the batch size allows it.
 const TARGET_SENDS_PER_SEC: f64 = 20.0;
@@ -31,12 +32,8 @@ const LABEL_BATCH: usize = 1_000;
 pub enum ReplayError {
     #[error("invalid replay config: {0}")]
     InvalidConfig(String),
-    #[error("invalid ingest url {url:?}: {source}")]
-    InvalidUrl {
-        url: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
+    #[error("ingest connection settings: {0}")]
+    Security(#[from] service_runtime::ConfigError),
     #[error("could not connect to ingest at {url} after {attempts} attempts: {source}")]
     Connect {
         url: String,
@@ -130,23 +127,25 @@ impl fmt::Display for ReplaySummary {
 
 /// Connects to ingest, retrying (with doubling back-off, capped at 2 s) up to `attempts`
 /// times: a replay started together with the services waits for them instead of failing.
+/// TLS and the bearer token come from `security` (`--ca-file`, `--token-file` …).
 pub async fn connect(
     url: &str,
     attempts: u32,
     timeout: Duration,
-) -> Result<IngestServiceClient<Channel>, ReplayError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|source| ReplayError::InvalidUrl {
-            url: url.to_owned(),
-            source,
-        })?
-        .connect_timeout(timeout);
+    security: &ClientSecurity,
+) -> Result<IngestServiceClient<SecureChannel>, ReplayError> {
+    let endpoint = security.endpoint("replay", url)?.connect_timeout(timeout);
+    let bearer = security.bearer("replay")?;
     let attempts = attempts.max(1);
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 1;
     loop {
         match endpoint.connect().await {
-            Ok(channel) => return Ok(IngestServiceClient::new(channel)),
+            Ok(channel) => {
+                return Ok(IngestServiceClient::new(InterceptedService::new(
+                    channel, bearer,
+                )));
+            }
             Err(source) if attempt >= attempts => {
                 return Err(ReplayError::Connect {
                     url: url.to_owned(),
@@ -171,7 +170,7 @@ fn rpc_error(call: &'static str) -> impl FnOnce(tonic::Status) -> ReplayError {
 }
 
 async fn submit_batch(
-    client: &mut IngestServiceClient<Channel>,
+    client: &mut IngestServiceClient<SecureChannel>,
     transactions: Vec<v1::Transaction>,
 ) -> Result<v1::SubmitBatchResponse, ReplayError> {
     let mut backoff = Duration::from_millis(100);
@@ -197,7 +196,7 @@ async fn submit_batch(
 /// `config.all_labels`. When `shutdown` completes, sending stops and the summary so far is
 /// returned (no labels are sent then).
 pub async fn replay(
-    client: &mut IngestServiceClient<Channel>,
+    client: &mut IngestServiceClient<SecureChannel>,
     transactions: Vec<v1::Transaction>,
     labels: Vec<v1::Label>,
     config: &ReplayConfig,
@@ -281,7 +280,7 @@ pub async fn replay(
 
 /// Sends labels through `SubmitLabels` in chunks; returns (sent, accepted).
 pub async fn send_labels(
-    client: &mut IngestServiceClient<Channel>,
+    client: &mut IngestServiceClient<SecureChannel>,
     labels: &[v1::Label],
 ) -> Result<(u64, u64), ReplayError> {
     let (mut sent, mut accepted) = (0, 0);
@@ -314,7 +313,7 @@ pub struct ProfileSummary {
 /// before the transactions; the speed layer reads the three topics in no guaranteed order,
 /// so the first transactions of a replay may still be processed before their profile.
 pub async fn send_profiles(
-    client: &mut IngestServiceClient<Channel>,
+    client: &mut IngestServiceClient<SecureChannel>,
     profiles: Vec<v1::UserProfile>,
     now_ms: i64,
 ) -> Result<ProfileSummary, ReplayError> {

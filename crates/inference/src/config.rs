@@ -44,6 +44,10 @@ pub struct FeaturesSection {
     pub breaker_open_ms: u64,
     #[serde(default = "default_breaker_max_open_ms")]
     pub breaker_max_open_ms: u64,
+    /// TLS and bearer token towards the feature-service (`[features.security]`); unset,
+    /// plaintext without a token.
+    #[serde(default)]
+    pub security: service_runtime::security::ClientSecurity,
 }
 
 fn default_feature_timeout() -> u64 {

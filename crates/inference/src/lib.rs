@@ -72,7 +72,11 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
 
     let f = &cfg.features;
     let source = source::BreakerSource::new(
-        source::GrpcFeatureSource::new(&f.endpoint, Duration::from_millis(f.timeout_ms))?,
+        source::GrpcFeatureSource::new(
+            &f.endpoint,
+            Duration::from_millis(f.timeout_ms),
+            &f.security,
+        )?,
         f.breaker_failures,
         Duration::from_millis(f.breaker_open_ms),
         Duration::from_millis(f.breaker_max_open_ms),

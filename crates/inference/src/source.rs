@@ -3,16 +3,16 @@
 
 use proto::v1::feature_service_client::FeatureServiceClient;
 use proto::v1::{FeatureVector, GetFeatureVectorRequest, Transaction};
+use service_runtime::security::{ClientSecurity, SecureChannel};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
 
 /// Why a vector could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("feature-service: {0}")]
     Status(#[from] tonic::Status),
-    #[error("feature-service endpoint: {0}")]
-    Endpoint(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Config(#[from] service_runtime::ConfigError),
     #[error("feature-service circuit breaker open: not called")]
     BreakerOpen,
 }
@@ -29,7 +29,8 @@ impl SourceError {
                     | tonic::Code::FailedPrecondition
                     | tonic::Code::OutOfRange
             ),
-            SourceError::Endpoint(_) | SourceError::BreakerOpen => true,
+            SourceError::BreakerOpen => true,
+            SourceError::Config(_) => false,
         }
     }
 }
@@ -149,19 +150,24 @@ pub trait FeatureSource: Send + Sync + 'static {
     async fn vector(&self, transaction: &Transaction) -> Result<FeatureVector, SourceError>;
 }
 
-/// The feature-service over gRPC (lazy connection, per-call deadline).
+/// The feature-service over gRPC (lazy connection, per-call deadline, TLS and token as
+/// `[features.security]` says).
 #[derive(Debug, Clone)]
 pub struct GrpcFeatureSource {
-    client: FeatureServiceClient<Channel>,
+    client: FeatureServiceClient<SecureChannel>,
 }
 
 impl GrpcFeatureSource {
-    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, SourceError> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())?
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .connect_lazy();
+    pub fn new(
+        endpoint: &str,
+        timeout: Duration,
+        security: &ClientSecurity,
+    ) -> Result<Self, SourceError> {
+        let channel = security.channel_lazy("features.security", endpoint, |e| {
+            e.timeout(timeout)
+                .connect_timeout(Duration::from_secs(2))
+                .tcp_nodelay(true)
+        })?;
         Ok(GrpcFeatureSource {
             client: FeatureServiceClient::new(channel),
         })

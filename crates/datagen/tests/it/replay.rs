@@ -108,7 +108,7 @@ async fn sends_only_the_profile_versions_already_valid() {
         due < ds.profiles.len(),
         "some versions change inside the window"
     );
-    let mut client = connect(&url, 5, Duration::from_secs(2))
+    let mut client = connect(&url, 5, Duration::from_secs(2), &Default::default())
         .await
         .expect("connects");
     let wire = ds
@@ -150,7 +150,7 @@ async fn replays_at_the_target_rate_and_reports_what_ingest_said() {
     let ds = generate(&config).expect("generates");
     let transactions: Vec<_> = ds.wire_stream().map(|r| r.to_proto()).collect();
     let labels: Vec<_> = ds.labels.iter().map(label_to_proto).collect();
-    let mut client = connect(&url, 5, Duration::from_secs(2))
+    let mut client = connect(&url, 5, Duration::from_secs(2), &Default::default())
         .await
         .expect("connects");
     let rate = 4_000.0;
@@ -219,7 +219,7 @@ async fn waits_for_a_late_server_but_not_forever() {
         l.local_addr().expect("addr").port()
     };
     let url = format!("http://127.0.0.1:{port}");
-    let err = connect(&url, 2, Duration::from_millis(200))
+    let err = connect(&url, 2, Duration::from_millis(200), &Default::default())
         .await
         .expect_err("nobody listens");
     assert!(
@@ -235,7 +235,7 @@ async fn waits_for_a_late_server_but_not_forever() {
             .expect("rebind");
         serve(listener).await
     });
-    let mut client = connect(&url, 20, Duration::from_millis(500))
+    let mut client = connect(&url, 20, Duration::from_millis(500), &Default::default())
         .await
         .expect("connects eventually");
     let _fake = server.await.expect("server task");
@@ -254,9 +254,14 @@ async fn waits_for_a_late_server_but_not_forever() {
     .expect("replays nothing");
     assert_eq!(summary.sent, 0);
     assert!(
-        connect("not a url", 1, Duration::from_millis(10))
-            .await
-            .is_err()
+        connect(
+            "not a url",
+            1,
+            Duration::from_millis(10),
+            &Default::default()
+        )
+        .await
+        .is_err()
     );
 }
 
@@ -267,7 +272,7 @@ async fn stops_on_shutdown_with_a_partial_summary() {
     let _fake = serve(listener).await;
     let ds = generate(&faulty(4)).expect("generates");
     let transactions: Vec<_> = ds.wire_stream().map(|r| r.to_proto()).collect();
-    let mut client = connect(&url, 5, Duration::from_secs(2))
+    let mut client = connect(&url, 5, Duration::from_secs(2), &Default::default())
         .await
         .expect("connects");
     let summary = replay(
