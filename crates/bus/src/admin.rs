@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Creates the topics that do not exist yet (idempotent).
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<(), BusError> {
-    let admin: AdminClient<DefaultClientContext> = cfg.client("vigil-admin").create()?;
+    let admin: AdminClient<DefaultClientContext> = cfg.client("vigil-admin")?.create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {
@@ -43,7 +43,7 @@ pub async fn end_offsets(
     topic: &str,
     partitions: i32,
 ) -> Result<BTreeMap<i32, i64>, BusError> {
-    let consumer: BaseConsumer = cfg.client("vigil-admin").create()?;
+    let consumer: BaseConsumer = cfg.client("vigil-admin")?.create()?;
     let topic = topic.to_owned();
     // `fetch_watermarks` blocks on a broker round trip.
     tokio::task::spawn_blocking(move || {

@@ -98,7 +98,7 @@ impl Consumer {
     pub fn new(cfg: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Consumer, BusError> {
         let session = cfg.session_timeout_ms();
         let inner: StreamConsumer = cfg
-            .client(group)
+            .client(group)?
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -255,7 +255,7 @@ pub async fn read_tail(
     timeout: Duration,
 ) -> Result<Vec<Delivery>, BusError> {
     let consumer: StreamConsumer = cfg
-        .client("vigil-tail")
+        .client("vigil-tail")?
         .set("group.id", format!("vigil-tail-{topic}"))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -39,6 +39,8 @@ pub enum BusError {
     CreateTopic { topic: String, reason: String },
     #[error("bus task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Security(#[from] service_runtime::ConfigError),
     #[error("cannot decode {what} at {topic}/{partition}@{offset}: {source}")]
     Decode {
         what: &'static str,
@@ -62,7 +64,8 @@ impl BusError {
                 | C::InvalidMessage
                 | C::InvalidMessageSize,
             ))
-            | BusError::Decode { .. } => false,
+            | BusError::Decode { .. }
+            | BusError::Security(_) => false,
             BusError::Kafka(_) | BusError::CreateTopic { .. } | BusError::Task(_) => true,
         }
     }

@@ -38,7 +38,7 @@ impl Producer {
 
     pub fn new(cfg: &KafkaConfig, client_id: &str) -> Result<Producer, BusError> {
         let inner = cfg
-            .client(client_id)
+            .client(client_id)?
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")

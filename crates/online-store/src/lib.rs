@@ -47,6 +47,13 @@ pub struct RedisConfig {
     /// Timeout of every command.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// ACL user to authenticate as (Redis 6+); unset, `default`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the password (a mounted Secret; never the config itself, where it would
+    /// show in logs and `kubectl describe`). Unset, no `AUTH` is sent.
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -68,6 +75,8 @@ pub enum StoreError {
     CorruptMerchant { key: String, field: String },
     #[error("corrupt offset at {key}: {value:?} is not an integer")]
     CorruptOffset { key: String, value: String },
+    #[error(transparent)]
+    Secret(#[from] service_runtime::ConfigError),
 }
 
 impl StoreError {
@@ -80,7 +89,8 @@ impl StoreError {
         match self {
             StoreError::Corrupt { .. }
             | StoreError::CorruptMerchant { .. }
-            | StoreError::CorruptOffset { .. } => false,
+            | StoreError::CorruptOffset { .. }
+            | StoreError::Secret(_) => false,
             StoreError::Redis(e) => match e.kind() {
                 K::InvalidArgument | K::InvalidCommand | K::Parse | K::NotFound => false,
                 K::Unknown => {
@@ -246,7 +256,16 @@ async fn set_offsets<C: KeysInterface + Sync>(
 impl OnlineStore {
     /// Connects and checks the connection with a `PING`.
     pub async fn connect(cfg: &RedisConfig) -> Result<OnlineStore, StoreError> {
-        let config = Config::from_url(&cfg.url)?;
+        let mut config = Config::from_url(&cfg.url)?;
+        if let Some(path) = &cfg.password_file {
+            config.password = Some(service_runtime::security::read_secret(
+                "redis.password_file",
+                path,
+            )?);
+        }
+        if let Some(user) = &cfg.username {
+            config.username = Some(user.clone());
+        }
         let timeout = Duration::from_millis(cfg.timeout_ms);
         let client = Builder::from_config(config)
             .with_connection_config(|c| {

@@ -283,6 +283,8 @@ async fn the_speed_layer_and_the_offline_builder_give_bit_identical_vectors() {
     let store = OnlineStore::connect(&RedisConfig {
         url: redis_url,
         timeout_ms: 2_000,
+        username: None,
+        password_file: None,
     })
     .await
     .unwrap();
