@@ -1,6 +1,7 @@
 use crate::BusError;
 use rdkafka::ClientConfig;
 use serde::Deserialize;
+use service_runtime::ConfigError;
 use std::path::PathBuf;
 
 /// The `kafka` config section.
@@ -101,14 +102,14 @@ pub struct KafkaSecurity {
     pub key_file: Option<PathBuf>,
 }
 
-fn security_error(field: &str, reason: impl Into<String>) -> BusError {
-    service_runtime::ConfigError::invalid(format!("kafka.security.{field}"), reason).into()
+fn security_error(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::invalid(format!("kafka.security.{field}"), reason)
 }
 
 impl KafkaSecurity {
     /// Checks that the fields fit the protocol: a field the protocol would ignore is an error,
     /// not a silent plaintext connection.
-    pub fn validate(&self) -> Result<(), BusError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let p = self.protocol;
         if p.sasl() {
             if self.sasl_mechanism.is_none() {

@@ -26,7 +26,7 @@ mod producer;
 pub mod topics;
 
 pub use batches::{BatchFuture, BatchLoop, Failure, LoopMetrics, RetryPolicy, StageMetrics};
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, KafkaSecurity, SaslMechanism, SecurityProtocol};
 pub use consumer::{Consumer, Delivery, read_tail};
 pub use producer::Producer;
 

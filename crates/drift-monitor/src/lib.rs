@@ -88,6 +88,7 @@ impl ServiceConfig for Config {
         &self.telemetry
     }
     fn validate(&self) -> Result<(), ConfigError> {
+        self.kafka.security.validate()?;
         let d = &self.drift;
         if !(0.0 < d.psi_warn && d.psi_warn <= d.psi_alert) {
             return Err(ConfigError::invalid(

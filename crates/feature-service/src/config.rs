@@ -89,6 +89,7 @@ impl ServiceConfig for Config {
         &self.telemetry
     }
     fn validate(&self) -> Result<(), ConfigError> {
+        self.kafka.security.validate()?;
         let s = &self.feature_service;
         if s.speed_batch_max == 0 {
             return Err(ConfigError::invalid(

@@ -110,6 +110,7 @@ impl ServiceConfig for Config {
         &self.telemetry
     }
     fn validate(&self) -> Result<(), ConfigError> {
+        self.kafka.security.validate()?;
         if !(self.features.endpoint.starts_with("http://")
             || self.features.endpoint.starts_with("https://"))
         {

@@ -58,6 +58,7 @@ impl ServiceConfig for Config {
         &self.telemetry
     }
     fn validate(&self) -> Result<(), ConfigError> {
+        self.kafka.security.validate()?;
         if self.ingest.max_batch == 0 {
             return Err(ConfigError::invalid(
                 "ingest.max_batch",

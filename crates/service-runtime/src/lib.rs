@@ -19,6 +19,8 @@ pub mod launch;
 pub mod security;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-pki"))]
+pub mod test_pki;
 
 pub use config::{ConfigError, ServerConfig, ServiceConfig};
 pub use launch::{Context, launch};

@@ -409,6 +409,7 @@ pub type SecureChannel = InterceptedService<Channel, Bearer>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_pki::Pki;
 
     #[test]
     fn only_a_listed_token_with_the_bearer_scheme_passes() {
@@ -509,50 +510,6 @@ mod tests {
         assert!(plain.bearer("s").unwrap().0.is_none());
     }
 
-    /// A CA and certificates it signs, written as PEM files.
-    struct Pki {
-        dir: tempfile::TempDir,
-        ca: rcgen::CertificateParams,
-        ca_key: rcgen::KeyPair,
-    }
-
-    impl Pki {
-        fn new() -> Pki {
-            let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            ca.distinguished_name
-                .push(rcgen::DnType::CommonName, "vigil test CA");
-            let ca_key = rcgen::KeyPair::generate().unwrap();
-            let pki = Pki {
-                dir: tempfile::tempdir().unwrap(),
-                ca,
-                ca_key,
-            };
-            let pem = pki.ca.self_signed(&pki.ca_key).unwrap().pem();
-            std::fs::write(pki.path("ca.pem"), pem).unwrap();
-            pki
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.dir.path().join(name)
-        }
-
-        /// Writes `<name>.pem` and `<name>.key` for `san`, signed by this CA.
-        fn issue(&self, name: &str, san: &str) -> (PathBuf, PathBuf) {
-            let params = rcgen::CertificateParams::new(vec![san.to_owned()]).unwrap();
-            let key = rcgen::KeyPair::generate().unwrap();
-            let issuer = rcgen::Issuer::from_params(&self.ca, &self.ca_key);
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            let (c, k) = (
-                self.path(&format!("{name}.pem")),
-                self.path(&format!("{name}.key")),
-            );
-            std::fs::write(&c, cert.pem()).unwrap();
-            std::fs::write(&k, key.serialize_pem()).unwrap();
-            (c, k)
-        }
-    }
-
     /// The health status and the reflection outcome (its first answer) for `client`.
     async fn probe(
         security: &ClientSecurity,
@@ -602,14 +559,16 @@ mod tests {
     /// no token; every refusal is counted.
     #[tokio::test]
     async fn tls_mtls_and_tokens_guard_a_real_server() {
-        let pki = Pki::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let pki = Pki::new(&path("pki"));
         let (server_cert, server_key) = pki.issue("server", "localhost");
         let (client_cert, client_key) = pki.issue("client", "vigil-inference");
-        let rogue = Pki::new();
+        let rogue = Pki::new(&path("rogue"));
         let (rogue_cert, rogue_key) = rogue.issue("client", "intruder");
-        let tokens = pki.path("tokens");
+        let tokens = path("tokens");
         std::fs::write(&tokens, "old-token-0123456789\nnew-token-0123456789\n").unwrap();
-        let (good_token, bad_token) = (pki.path("good"), pki.path("bad"));
+        let (good_token, bad_token) = (path("good"), path("bad"));
         std::fs::write(&good_token, "new-token-0123456789\n").unwrap();
         std::fs::write(&bad_token, "new-token-0123456788\n").unwrap();
 
@@ -618,7 +577,7 @@ mod tests {
             Some(&ServerTls {
                 cert_file: server_cert,
                 key_file: server_key,
-                client_ca_file: Some(pki.path("ca.pem")),
+                client_ca_file: Some(pki.ca_file()),
             }),
             Some(&ServerAuth {
                 tokens_file: tokens,
@@ -659,7 +618,7 @@ mod tests {
         };
         let https = format!("https://localhost:{port}");
         let trusted = ClientSecurity {
-            ca_file: Some(pki.path("ca.pem")),
+            ca_file: Some(pki.ca_file()),
             cert_file: Some(client_cert.clone()),
             key_file: Some(client_key.clone()),
             ..ClientSecurity::default()
@@ -689,7 +648,7 @@ mod tests {
         assert_eq!(rejected.get(), 2, "each refusal is counted");
         // No client certificate, or one from another CA: the handshake fails.
         let anonymous = ClientSecurity {
-            ca_file: Some(pki.path("ca.pem")),
+            ca_file: Some(pki.ca_file()),
             token_file: Some(good_token.clone()),
             ..ClientSecurity::default()
         };
@@ -702,7 +661,7 @@ mod tests {
         assert!(probe(&intruder, &https).await.is_err());
         // A client that does not trust the server's CA refuses it.
         let distrustful = ClientSecurity {
-            ca_file: Some(rogue.path("ca.pem")),
+            ca_file: Some(rogue.ca_file()),
             ..full.clone()
         };
         assert!(probe(&distrustful, &https).await.is_err());

@@ -6,6 +6,7 @@
 //! The stack (Redis, the Kafka-protocol broker) is started by `scripts/test.sh`, which exports
 //! `VIGIL_KAFKA__BROKERS` and `VIGIL_REDIS__URL`; without them the tests fail and say so.
 
+use service_runtime::security::ClientSecurity;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 pub struct Stack {
     pub brokers: String,
     pub redis_url: String,
+    /// More environment for every service: the credentials of a secured stack.
+    pub credentials: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -28,17 +31,20 @@ impl Stack {
         Stack {
             brokers: get("VIGIL_KAFKA__BROKERS"),
             redis_url: get("VIGIL_REDIS__URL"),
+            credentials: Vec::new(),
         }
     }
 
     /// The environment every service gets.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("VIGIL_KAFKA__BROKERS".into(), self.brokers.clone()),
             ("VIGIL_KAFKA__TANSU_COMPAT".into(), "true".into()),
             ("VIGIL_REDIS__URL".into(), self.redis_url.clone()),
             ("VIGIL_TELEMETRY__LOG_FORMAT".into(), "json".into()),
-        ]
+        ];
+        env.extend(self.credentials.iter().cloned());
+        env
     }
 }
 
@@ -90,11 +96,24 @@ pub struct Service {
     dir: PathBuf,
     pub grpc_port: u16,
     pub admin_port: u16,
+    /// How the harness reaches it: TLS (then the endpoint is `https://localhost:…`) and token.
+    client: ClientSecurity,
 }
 
 impl Service {
     /// Starts `vigil-<name>` on ephemeral ports with `env`; logs go to `dir/<name>.log`.
     pub fn start(name: &str, env: Vec<(String, String)>, dir: &Path) -> Service {
+        Service::start_secured(name, env, dir, ClientSecurity::default())
+    }
+
+    /// [`Service::start`] for a service whose `env` turns on TLS or tokens; `client` is how the
+    /// harness's own health checks reach it.
+    pub fn start_secured(
+        name: &str,
+        env: Vec<(String, String)>,
+        dir: &Path,
+        client: ClientSecurity,
+    ) -> Service {
         let mut env = env;
         env.push(("VIGIL_SERVER__GRPC_ADDR".into(), "127.0.0.1:0".into()));
         env.push(("VIGIL_SERVER__ADMIN_ADDR".into(), "127.0.0.1:0".into()));
@@ -105,6 +124,7 @@ impl Service {
             dir: dir.to_path_buf(),
             grpc_port: 0,
             admin_port: 0,
+            client,
         };
         s.spawn();
         s
@@ -158,8 +178,14 @@ impl Service {
         self.dir.join(format!("{}.log", self.name))
     }
 
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` when the harness reaches it over
+    /// TLS (the name its test certificate carries).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_port)
+        if self.client.ca_file.is_some() {
+            format!("https://localhost:{}", self.grpc_port)
+        } else {
+            format!("http://127.0.0.1:{}", self.grpc_port)
+        }
     }
 
     /// Waits until the service reports SERVING on grpc.health.v1.
@@ -195,7 +221,7 @@ impl Service {
         use tonic_health::pb::HealthCheckRequest;
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::health_client::HealthClient;
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(self.endpoint()) else {
+        let Ok(endpoint) = self.client.endpoint("e2e", &self.endpoint()) else {
             return false;
         };
         let Ok(channel) = endpoint.connect().await else {
@@ -306,7 +332,14 @@ pub struct PrivateStack {
     kafka_port: u16,
     redis: Option<Child>,
     broker: Option<Child>,
+    /// The Redis ACL user and password of a secured stack (`default` is then off).
+    redis_acl: Option<(String, String)>,
+    /// Whether the broker requires SASL.
+    authentication: bool,
 }
+
+/// The user a secured stack's services authenticate as, to Redis and to the broker.
+pub const STACK_USER: &str = "vigil";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -326,6 +359,18 @@ fn wait_port(port: u16, what: &str) {
 impl PrivateStack {
     /// Starts both in `dir`.
     pub fn start(dir: &Path) -> PrivateStack {
+        PrivateStack::start_with(dir, false)
+    }
+
+    /// Starts both in `dir` with authentication required: Redis allows only the ACL user
+    /// [`STACK_USER`] (`default` off), the broker only SASL SCRAM-SHA-512 as that user. The
+    /// passwords are in `dir/secrets/{redis,kafka}.password`; [`Stack::credentials`] carries
+    /// the `[redis]` and `[kafka.security]` settings that use them.
+    pub fn start_secured(dir: &Path) -> PrivateStack {
+        PrivateStack::start_with(dir, true)
+    }
+
+    fn start_with(dir: &Path, secured: bool) -> PrivateStack {
         let (redis_port, kafka_port) = (free_port(), free_port());
         for d in ["redis", "tansu"] {
             std::fs::create_dir_all(dir.join(d)).expect("stack dir");
@@ -334,16 +379,76 @@ impl PrivateStack {
             stack: Stack {
                 brokers: format!("127.0.0.1:{kafka_port}"),
                 redis_url: format!("redis://127.0.0.1:{redis_port}"),
+                credentials: Vec::new(),
             },
             dir: dir.to_path_buf(),
             redis_port,
             kafka_port,
             redis: None,
             broker: None,
+            redis_acl: None,
+            authentication: false,
         };
+        if secured {
+            s.secure();
+        }
         s.start_redis();
         s.start_broker();
         s
+    }
+
+    /// Writes the passwords, creates the broker's SCRAM user (on a broker started for that
+    /// without authentication, on the same store: tansu keeps users there) and sets the
+    /// services' credentials.
+    fn secure(&mut self) {
+        let secrets = self.dir.join("secrets");
+        std::fs::create_dir_all(&secrets).expect("secrets dir");
+        let (redis_pw, kafka_pw) = (format!("redis-{}", now_ms()), format!("kafka-{}", now_ms()));
+        let (redis_file, kafka_file) = (
+            secrets.join("redis.password"),
+            secrets.join("kafka.password"),
+        );
+        std::fs::write(&redis_file, format!("{redis_pw}\n")).expect("redis password");
+        std::fs::write(&kafka_file, format!("{kafka_pw}\n")).expect("kafka password");
+        self.start_broker();
+        let out = Command::new("tansu")
+            .args(["user", "create", STACK_USER, &kafka_pw])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.kafka_port)])
+            .args(["--mechanism", "scram512"])
+            .output()
+            .expect("tansu user create");
+        assert!(out.status.success(), "tansu user create: {out:?}");
+        self.kill_broker();
+        self.redis_acl = Some((STACK_USER.to_owned(), redis_pw));
+        self.authentication = true;
+        let path = |p: &Path| p.display().to_string();
+        self.stack.credentials = vec![
+            ("VIGIL_REDIS__USERNAME".into(), STACK_USER.into()),
+            ("VIGIL_REDIS__PASSWORD_FILE".into(), path(&redis_file)),
+            (
+                "VIGIL_KAFKA__SECURITY__PROTOCOL".into(),
+                "sasl_plaintext".into(),
+            ),
+            (
+                "VIGIL_KAFKA__SECURITY__SASL_MECHANISM".into(),
+                "SCRAM-SHA-512".into(),
+            ),
+            ("VIGIL_KAFKA__SECURITY__USERNAME".into(), STACK_USER.into()),
+            (
+                "VIGIL_KAFKA__SECURITY__PASSWORD_FILE".into(),
+                path(&kafka_file),
+            ),
+        ];
+    }
+
+    /// The file holding the broker password of a secured stack.
+    pub fn kafka_password_file(&self) -> PathBuf {
+        self.dir.join("secrets").join("kafka.password")
+    }
+
+    /// The file holding the Redis password of a secured stack.
+    pub fn redis_password_file(&self) -> PathBuf {
+        self.dir.join("secrets").join("redis.password")
     }
 
     fn log(&self, name: &str) -> std::fs::File {
@@ -352,6 +457,18 @@ impl PrivateStack {
             .append(true)
             .open(self.dir.join(format!("{name}.log")))
             .expect("log file")
+    }
+
+    /// The ACL file of a secured stack's Redis: its user with every right, `default` off.
+    fn redis_acl_file(&self) -> Option<PathBuf> {
+        let (user, pw) = self.redis_acl.as_ref()?;
+        let file = self.dir.join("secrets").join("users.acl");
+        std::fs::write(
+            &file,
+            format!("user {user} on >{pw} ~* &* +@all\nuser default off\n"),
+        )
+        .expect("redis ACL file");
+        Some(file)
     }
 
     /// Starts Redis (again) on its data.
@@ -373,6 +490,11 @@ impl PrivateStack {
                 "--save",
                 "",
             ])
+            .args(
+                self.redis_acl_file()
+                    .iter()
+                    .flat_map(|f| ["--aclfile".to_owned(), f.display().to_string()]),
+            )
             .stdout(self.log("redis"))
             .stderr(self.log("redis"))
             .spawn()
@@ -394,6 +516,7 @@ impl PrivateStack {
                 &url,
             ])
             .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(self.authentication.then_some("--authentication"))
             .stdout(self.log("tansu"))
             .stderr(self.log("tansu"))
             .spawn()

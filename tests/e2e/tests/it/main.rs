@@ -2,4 +2,5 @@
 mod faults;
 mod parity;
 mod pipeline;
+mod security;
 mod traces;
