@@ -7,6 +7,10 @@
 #   TARGET   anything `kubectl port-forward` accepts, e.g. svc/inference (the live slot)
 #            or deployment/inference-green (one slot, before switching traffic to it)
 #   --health-service S   the health service name to ask about (default: "" = whole server)
+#   --cacert F --cert F --key F   TLS with a client certificate, for servers with [server.tls]
+#            (the production overlay); also from SMOKE_CACERT, SMOKE_CERT, SMOKE_KEY. Health
+#            checks need no bearer token. --servername N: the name the server's certificate
+#            carries (default: the TARGET's name, e.g. inference).
 #
 # Needs kubectl and grpcurl. The health proto is written to a temp dir, so the check
 # works whether or not the server enables gRPC reflection.
@@ -20,6 +24,10 @@ ATTEMPTS=12
 HEALTH_SERVICE=""
 TARGET=""
 GRPC_PORT=50051
+CACERT="${SMOKE_CACERT:-}"
+CERT="${SMOKE_CERT:-}"
+KEY="${SMOKE_KEY:-}"
+SERVERNAME=""
 
 die() { printf 'smoke-check: error: %s\n' "$*" >&2; exit 1; }
 log() { printf 'smoke-check: %s\n' "$*" >&2; }
@@ -30,6 +38,10 @@ while [[ $# -gt 0 ]]; do
     --context) CONTEXT="${2:?}"; shift 2 ;;
     --attempts) ATTEMPTS="${2:?}"; shift 2 ;;
     --health-service) HEALTH_SERVICE="${2-}"; shift 2 ;;
+    --cacert) CACERT="${2:?}"; shift 2 ;;
+    --cert) CERT="${2:?}"; shift 2 ;;
+    --key) KEY="${2:?}"; shift 2 ;;
+    --servername) SERVERNAME="${2:?}"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo pipefail$/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     -*) die "unknown option: $1" ;;
     *) [[ -z "$TARGET" ]] || die "only one TARGET, got '$TARGET' and '$1'"; TARGET="$1"; shift ;;
@@ -84,8 +96,18 @@ done
 [[ -n "$port" ]] || { cat "$work/pf.log" >&2; die "kubectl port-forward to $TARGET did not come up"; }
 
 request="$(printf '{"service":"%s"}' "$HEALTH_SERVICE")"
+transport=(-plaintext)
+if [[ -n "$CACERT" ]]; then
+  name="${SERVERNAME:-${TARGET#*/}}"
+  name="${name%-blue}"; name="${name%-green}"
+  transport=(-cacert "$CACERT" -servername "$name")
+  if [[ -n "$CERT" || -n "$KEY" ]]; then
+    [[ -n "$CERT" && -n "$KEY" ]] || die "--cert and --key go together"
+    transport+=(-cert "$CERT" -key "$KEY")
+  fi
+fi
 for attempt in $(seq 1 "$ATTEMPTS"); do
-  if out="$("$GRPCURL" -plaintext -max-time 5 \
+  if out="$("$GRPCURL" "${transport[@]}" -max-time 5 \
         -import-path "$work" -proto grpc/health/v1/health.proto \
         -d "$request" "127.0.0.1:$port" grpc.health.v1.Health/Check 2>&1)"; then
     if grep -Eq '"status":[[:space:]]*"SERVING"' <<<"$out"; then

@@ -68,6 +68,53 @@ SERVICE_CONFIG = {
         "VIGIL_INFERENCE__MODEL_ALIAS": "production",
     },
 }
+# Production replaces the in-cluster dev Redis/Kafka with managed ones (placeholders in the
+# overlay) and turns TLS on for inference -> feature-service.
+PRODUCTION_OVERRIDES = {
+    "VIGIL_REDIS__URL": None,  # any value: the managed Redis
+    "VIGIL_KAFKA__BROKERS": None,  # any value: the SASL_SSL brokers
+    "VIGIL_FEATURES__ENDPOINT": "https://feature-service:50051",
+}
+# Config sections each service reads (service_runtime::ServiceConfig::SECTIONS); a service
+# ignores the others, so only these need their *_FILE secrets mounted.
+SERVICE_SECTIONS = {
+    "ingest": {"server", "kafka", "redis"},
+    "feature-service": {"server", "kafka", "redis"},
+    "trainer": {"server"},
+    "inference": {"server", "kafka", "features"},
+    "drift-monitor": {"server", "kafka"},
+}
+# Production security settings every service (or every user of a section) must have.
+PRODUCTION_SECURITY = {
+    "server": {
+        "VIGIL_SERVER__TLS__CERT_FILE": None,
+        "VIGIL_SERVER__TLS__KEY_FILE": None,
+        "VIGIL_SERVER__TLS__CLIENT_CA_FILE": None,
+        "VIGIL_SERVER__AUTH__TOKENS_FILE": None,
+    },
+    "redis": {"VIGIL_REDIS__USERNAME": None, "VIGIL_REDIS__PASSWORD_FILE": None},
+    "kafka": {
+        "VIGIL_KAFKA__SECURITY__PROTOCOL": "sasl_ssl",
+        "VIGIL_KAFKA__SECURITY__SASL_MECHANISM": "SCRAM-SHA-512",
+        "VIGIL_KAFKA__SECURITY__USERNAME": None,
+        "VIGIL_KAFKA__SECURITY__PASSWORD_FILE": None,
+        "VIGIL_KAFKA__SECURITY__CA_FILE": None,
+    },
+    "features": {
+        "VIGIL_FEATURES__SECURITY__CA_FILE": None,
+        "VIGIL_FEATURES__SECURITY__CERT_FILE": None,
+        "VIGIL_FEATURES__SECURITY__KEY_FILE": None,
+        "VIGIL_FEATURES__SECURITY__TOKEN_FILE": None,
+    },
+}
+# Secrets the production overlay mounts (created out of band, see k8s/README.md).
+PRODUCTION_SECRETS = {
+    "vigil-tls": ("tls.crt", "tls.key", "ca.crt"),
+    "vigil-tokens": ("tokens", "token"),
+    "vigil-redis": ("password",),
+    "vigil-kafka": ("password", "ca.crt"),
+}
+DEFAULT_DENY_POLICY = "default-deny-all"
 # Shared volumes: claim -> (mount path, services that mount it read-write, read-only).
 SHARED_VOLUMES = {
     "vigil-lake": ("/data/lake", {"feature-service"}, {"trainer"}),
@@ -398,7 +445,19 @@ def effective_env(r: Render, obj: dict[str, Any], container: dict[str, Any], nam
     return env
 
 
-def check_probe(r: Render, where: str, container: dict[str, Any], probe: str) -> None:
+def check_probe(r: Render, where: str, container: dict[str, Any], probe: str, env: str | None) -> None:
+    """gRPC probes on 50051; in production (gRPC over TLS, which probes cannot speak)
+    httpGet on the admin port: /readyz for readiness, /healthz otherwise."""
+    if env == "production":
+        path = "/readyz" if probe == "readinessProbe" else "/healthz"
+        get = dig(container, probe, "httpGet") or {}
+        r.check(
+            get.get("port") in ("admin", ADMIN_PORT) and get.get("path") == path
+            and not dig(container, probe, "grpc"),
+            f"{where}: production {probe} must be httpGet {path} on the admin port "
+            f"(gRPC probes cannot do TLS), got {container.get(probe)!r}",
+        )
+        return
     port = dig(container, probe, "grpc", "port")
     r.check(
         port == GRPC_PORT,
@@ -461,8 +520,10 @@ def check_service_deployment(
     ports = {p.get("containerPort"): p.get("name") for p in container.get("ports") or []}
     r.check(ports.get(GRPC_PORT) == "grpc", f"{cwhere}: containerPort {GRPC_PORT} named 'grpc' missing")
     r.check(ports.get(ADMIN_PORT) == "admin", f"{cwhere}: containerPort {ADMIN_PORT} named 'admin' missing")
-    check_probe(r, cwhere, container, "livenessProbe")
-    check_probe(r, cwhere, container, "readinessProbe")
+    check_probe(r, cwhere, container, "livenessProbe", env)
+    check_probe(r, cwhere, container, "readinessProbe", env)
+    if container.get("startupProbe"):
+        check_probe(r, cwhere, container, "startupProbe", env)
 
     sc = container.get("securityContext") or {}
     r.check(sc.get("readOnlyRootFilesystem") is True, f"{cwhere}: readOnlyRootFilesystem should be true")
@@ -472,10 +533,17 @@ def check_service_deployment(
         f"{cwhere}: does not load ConfigMap {CONFIGMAP} through envFrom",
     )
     env_vars = effective_env(r, dep, container, namespace)
-    wanted = dict(SHARED_CONFIG)
+    wanted: dict[str, str | None] = dict(SHARED_CONFIG)
     wanted.update(SERVICE_CONFIG.get(service, {}))
+    if env == "production":
+        wanted.update({k: v for k, v in PRODUCTION_OVERRIDES.items() if k in wanted})
     for key, value in wanted.items():
-        r.check(env_vars.get(key) == value, f"{cwhere}: {key} should be {value!r}, got {env_vars.get(key)!r}")
+        if value is None:
+            r.check(bool(env_vars.get(key)), f"{cwhere}: {key} is not set")
+        else:
+            r.check(env_vars.get(key) == value, f"{cwhere}: {key} should be {value!r}, got {env_vars.get(key)!r}")
+    if env == "production":
+        check_production_security(r, service, dep, container, env_vars)
 
     # PVC-backed volumes exist; the shared ones are mounted where and how they should be.
     spec = pod_spec(dep)
@@ -501,6 +569,144 @@ def check_service_deployment(
                 r.check(read_only, f"{cwhere}: {claim} should be mounted read-only for {service}")
         else:
             r.check(volume is None, f"{cwhere}: has no business mounting {claim}")
+
+
+def check_production_security(
+    r: Render, service: str, dep: dict[str, Any], container: dict[str, Any], env_vars: dict[str, str]
+) -> None:
+    """TLS, mTLS, tokens, Redis auth and Kafka SASL_SSL are on, and every secret file the
+    service reads lies in a read-only mounted Secret that provides it."""
+    cwhere = f"{ref(dep)} container {container.get('name')!r}"
+    sections = SERVICE_SECTIONS[service]
+    for section in sorted(sections):
+        for key, value in PRODUCTION_SECURITY.get(section, {}).items():
+            got = env_vars.get(key)
+            if value is None:
+                r.check(bool(got), f"{cwhere}: production must set {key}")
+            else:
+                r.check(got == value, f"{cwhere}: production {key} should be {value!r}, got {got!r}")
+    secret_volumes = {
+        v.get("name"): dig(v, "secret", "secretName")
+        for v in pod_spec(dep).get("volumes") or []
+        if v.get("secret")
+    }
+    mounts = [
+        (m.get("mountPath", "").rstrip("/"), secret_volumes[m.get("name")], bool(m.get("readOnly")))
+        for m in container.get("volumeMounts") or []
+        if m.get("name") in secret_volumes
+    ]
+    for key, path in sorted(env_vars.items()):
+        section = key[len("VIGIL_"):].split("__", 1)[0].lower()
+        if not key.endswith("_FILE") or section not in sections or not path.startswith("/etc/vigil/secrets/"):
+            if key.endswith("_FILE") and section in sections:
+                r.fail(f"{cwhere}: {key}={path!r} should name a file under /etc/vigil/secrets/")
+            continue
+        mount = next((m for m in mounts if path.startswith(m[0] + "/")), None)
+        if not r.check(mount is not None, f"{cwhere}: {key}={path!r} is not in a mounted Secret"):
+            continue
+        directory, secret, read_only = mount
+        r.check(read_only, f"{cwhere}: Secret {secret} mounted at {directory} must be readOnly")
+        item = path[len(directory) + 1 :]
+        r.check(
+            item in PRODUCTION_SECRETS.get(secret, ()),
+            f"{cwhere}: {key} reads {item!r} from Secret {secret}, which provides {PRODUCTION_SECRETS.get(secret)}",
+        )
+    endpoint = env_vars.get("VIGIL_FEATURES__ENDPOINT", "")
+    if "features" in sections:
+        r.check(endpoint.startswith("https://"), f"{cwhere}: production feature endpoint must be https://, got {endpoint!r}")
+
+
+def selector_selects(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions) against labels; {} selects all."""
+    selector = selector or {}
+    labels = labels or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def check_network_policies(r: Render) -> None:
+    """A default-deny for ingress and egress, DNS egress, every policy selecting real pods,
+    and every allowed port being one a selected (or peer) pod actually listens on."""
+    policies = r.of_kind("NetworkPolicy")
+    pods = [
+        (ref(o), dig(o, "spec", "template", "metadata", "labels", default={}) or {}, pod_spec(o))
+        for o in r.objects
+        if o.get("kind") in WORKLOAD_KINDS
+    ]
+    deny = r.get("NetworkPolicy", DEFAULT_DENY_POLICY)
+    if r.check(deny is not None, f"NetworkPolicy {DEFAULT_DENY_POLICY} (default deny) is missing"):
+        spec = deny.get("spec") or {}
+        r.check(spec.get("podSelector") == {}, f"{ref(deny)}: podSelector must be {{}} (every pod)")
+        r.check(
+            set(spec.get("policyTypes") or []) == {"Ingress", "Egress"},
+            f"{ref(deny)}: policyTypes must be [Ingress, Egress], got {spec.get('policyTypes')}",
+        )
+        r.check(not spec.get("ingress") and not spec.get("egress"), f"{ref(deny)}: a default deny has no rules")
+    dns = False
+    for pol in policies:
+        spec = pol.get("spec") or {}
+        selected = [p for p in pods if selector_selects(spec.get("podSelector"), p[1])]
+        r.check(bool(selected), f"{ref(pol)}: podSelector {spec.get('podSelector')} selects no pod")
+        for rule in spec.get("ingress") or []:
+            for port in rule.get("ports") or []:
+                listening = any(
+                    cp.get("containerPort") == port.get("port") or cp.get("name") == port.get("port")
+                    for _, _, ps in selected
+                    for c in all_containers(ps)
+                    for cp in c.get("ports") or []
+                )
+                r.check(listening, f"{ref(pol)}: ingress port {port.get('port')} is not a port of the selected pods")
+        for rule in spec.get("egress") or []:
+            ports = {(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports") or []}
+            to_kube_system = any(
+                dig(peer, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") == "kube-system"
+                for peer in rule.get("to") or []
+            )
+            if spec.get("podSelector") == {} and to_kube_system and {("UDP", 53), ("TCP", 53)} <= ports:
+                dns = True
+    r.check(dns, "no NetworkPolicy allows every pod DNS egress (UDP and TCP 53) to kube-system")
+    if policies:
+        # Every Vigil service pod must be reachable on its gRPC port from somewhere.
+        for service in SERVICES:
+            for dname in deployments_of(service):
+                dep = r.get("Deployment", dname)
+                if dep is None:
+                    continue
+                labels = dig(dep, "spec", "template", "metadata", "labels", default={}) or {}
+                r.check(
+                    any(
+                        selector_selects(dig(p, "spec", "podSelector"), labels)
+                        and any(
+                            port.get("port") in (GRPC_PORT, "grpc")
+                            for rule in dig(p, "spec", "ingress", default=[]) or []
+                            for port in rule.get("ports") or []
+                        )
+                        for p in policies
+                    ),
+                    f"Deployment {dname}: no NetworkPolicy allows ingress to its gRPC port {GRPC_PORT}",
+                )
+
+
+def check_production_secrets(r: Render, env: str | None) -> None:
+    """Production mounts the Secrets but never renders them (their values are not in git)."""
+    if env != "production":
+        return
+    for secret in r.of_kind("Secret"):
+        r.check(
+            dig(secret, "metadata", "name") not in PRODUCTION_SECRETS,
+            f"{ref(secret)}: production Secrets are created out of band, not rendered from git",
+        )
 
 
 def check_service_object(r: Render, service: str, deployments: dict[str, dict[str, Any]]) -> None:
@@ -618,12 +824,15 @@ def check_topics_job(r: Render) -> None:
     r.check(pod_spec(job).get("restartPolicy") in ("OnFailure", "Never"), "Job kafka-topics: restartPolicy must be OnFailure or Never")
 
 
-def check_configmap(r: Render) -> None:
+def check_configmap(r: Render, env: str | None) -> None:
     cm = r.get("ConfigMap", CONFIGMAP)
     if not r.check(cm is not None, f"ConfigMap {CONFIGMAP} is missing"):
         return
     data = cm.get("data") or {}
     for key, value in SHARED_CONFIG.items():
+        if env == "production" and key in PRODUCTION_OVERRIDES:
+            r.check(bool(data.get(key)), f"ConfigMap {CONFIGMAP}: {key} is not set")
+            continue
         r.check(data.get(key) == value, f"ConfigMap {CONFIGMAP}: {key} should be {value!r}, got {data.get(key)!r}")
 
 
@@ -705,12 +914,14 @@ def validate(path: Path, kind_config: Path | None) -> list[str]:
     check_structure(r)
     env = environment_of(r)
     namespace = check_namespaces(r, env)
-    check_configmap(r)
+    check_configmap(r, env)
     check_volumes(r, namespace)
     check_services(r, env, namespace)
     check_stateful_backends(r)
     check_topics_job(r)
     check_pod_security(r)
+    check_network_policies(r)
+    check_production_secrets(r, env)
     check_kind(r, env, kind_config)
     if not r.errors:
         kinds: dict[str, int] = {}
