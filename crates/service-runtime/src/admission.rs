@@ -11,13 +11,11 @@
 //! `LoadShedLayer` sheds by the same rule, but it cannot exempt paths and its error surfaces
 //! through tonic as "Too many active requests for the connection", which is false here.
 
+use crate::gate::{Gated, Guard};
 use prometheus::IntCounter;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tokio::sync::Semaphore;
-use tonic::body::Body;
-use tonic::codegen::http::{Request, Response};
-use tonic::codegen::{BoxFuture, Service};
+use tonic::codegen::http::Request;
 
 /// Paths that are never shed: the probes and the tools.
 fn exempt(path: &str) -> bool {
@@ -44,57 +42,33 @@ impl AdmissionLayer {
 }
 
 impl<S> tower::Layer<S> for AdmissionLayer {
-    type Service = Admission<S>;
-    fn layer(&self, inner: S) -> Admission<S> {
-        Admission {
+    type Service = Gated<S, AdmissionLayer>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Gated {
             inner,
-            layer: self.clone(),
+            guard: self.clone(),
         }
     }
 }
 
-/// The service built by [`AdmissionLayer`].
-#[derive(Clone, Debug)]
-pub struct Admission<S> {
-    inner: S,
-    layer: AdmissionLayer,
-}
+impl Guard for AdmissionLayer {
+    /// The permit, released when the response is ready; none for an exempt path.
+    type Ticket = Option<tokio::sync::OwnedSemaphorePermit>;
 
-impl<S, B> Service<Request<B>> for Admission<S>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Response<Body>, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn admit<B>(&self, request: &Request<B>) -> Result<Self::Ticket, tonic::Status> {
         if exempt(request.uri().path()) {
-            return Box::pin(self.inner.call(request));
+            return Ok(None);
         }
-        match self.layer.permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let response = self.inner.call(request);
-                Box::pin(async move {
-                    let r = response.await;
-                    drop(permit);
-                    r
-                })
-            }
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
             Err(_) => {
-                if let Some(c) = &self.layer.shed {
+                if let Some(c) = &self.shed {
                     c.inc();
                 }
-                let status = tonic::Status::resource_exhausted(format!(
+                Err(tonic::Status::resource_exhausted(format!(
                     "overloaded: {} requests already in flight (server.max_in_flight); retry with back-off",
-                    self.layer.limit
-                ));
-                Box::pin(async move { Ok(status.into_http()) })
+                    self.limit
+                )))
             }
         }
     }
@@ -105,6 +79,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::sync::Notify;
+    use tonic::body::Body;
+    use tonic::codegen::http::Response;
     use tower::{Layer, ServiceExt};
 
     fn request(path: &str) -> Request<Body> {

@@ -146,6 +146,24 @@ pub struct ServerConfig {
     pub auth: Option<crate::security::ServerAuth>,
 }
 
+#[cfg(test)]
+impl ServerConfig {
+    /// gRPC on `grpc_addr`, admin on any port, small limits, no TLS or tokens (unit tests).
+    pub(crate) fn for_test(grpc_addr: std::net::SocketAddr) -> ServerConfig {
+        ServerConfig {
+            grpc_addr,
+            admin_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            shutdown_timeout_secs: 5,
+            request_timeout_ms: 2_000,
+            concurrency_limit: 16,
+            max_in_flight: 16,
+            max_message_bytes: 1 << 20,
+            tls: None,
+            auth: None,
+        }
+    }
+}
+
 fn default_shutdown_secs() -> u64 {
     20
 }

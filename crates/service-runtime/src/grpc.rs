@@ -222,17 +222,7 @@ mod tests {
     async fn grpc_health_follows_readiness_for_the_server_and_each_service() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let cfg = crate::ServerConfig {
-            grpc_addr: addr,
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            shutdown_timeout_secs: 5,
-            request_timeout_ms: 2_000,
-            concurrency_limit: 16,
-            max_in_flight: 16,
-            max_message_bytes: 1 << 20,
-            tls: None,
-            auth: None,
-        };
+        let cfg = crate::ServerConfig::for_test(addr);
         let readiness = crate::admin::Readiness::default();
         let stop = tokio_util::sync::CancellationToken::new();
         let server = {

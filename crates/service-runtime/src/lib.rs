@@ -7,6 +7,7 @@
 //!   configured; trace-context propagation helpers for gRPC metadata.
 //! * [`admin`] — the admin HTTP port: Prometheus `/metrics`, `/healthz`, `/readyz`.
 //! * [`grpc`] — `grpc.health.v1` and server reflection (v1 and v1alpha, so grpcurl works).
+//! * [`gate`] — the one tower service behind the request gates (admission, tokens).
 //! * [`security`] — TLS / mTLS and bearer tokens for gRPC servers and clients; secrets from files.
 //! * [`shutdown`] — signal handling and the ordered, deadline-bounded shutdown sequence.
 
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod admission;
 pub mod clock;
 pub mod config;
+pub mod gate;
 pub mod grpc;
 pub mod launch;
 pub mod security;

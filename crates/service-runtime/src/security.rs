@@ -17,15 +17,13 @@
 //! instead of `UNAUTHENTICATED`.
 
 use crate::ConfigError;
+use crate::gate::{Gated, Guard};
 use prometheus::IntCounter;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use subtle::ConstantTimeEq;
-use tonic::body::Body;
-use tonic::codegen::http::{Request, Response};
-use tonic::codegen::{BoxFuture, Service};
+use tonic::codegen::http::Request;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -221,53 +219,35 @@ pub struct AuthLayer {
 }
 
 impl<S> tower::Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-    fn layer(&self, inner: S) -> Auth<S> {
-        Auth {
+    type Service = Gated<S, AuthLayer>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Gated {
             inner,
-            layer: self.clone(),
+            guard: self.clone(),
         }
     }
 }
 
-/// The service built by [`AuthLayer`].
-#[derive(Debug, Clone)]
-pub struct Auth<S> {
-    inner: S,
-    layer: AuthLayer,
-}
+impl Guard for AuthLayer {
+    type Ticket = ();
 
-impl<S, B> Service<Request<B>> for Auth<S>
-where
-    S: Service<Request<B>, Response = Response<Body>>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Response<Body>, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let Some(tokens) = &self.layer.tokens else {
-            return Box::pin(self.inner.call(request));
+    fn admit<B>(&self, request: &Request<B>) -> Result<(), tonic::Status> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(());
         };
         let header = request
             .headers()
             .get(tonic::codegen::http::header::AUTHORIZATION)
             .map(|v| v.as_bytes());
         if exempt(request.uri().path()) || authorized(tokens, header) {
-            return Box::pin(self.inner.call(request));
+            return Ok(());
         }
-        if let Some(c) = &self.layer.rejected {
+        if let Some(c) = &self.rejected {
             c.inc();
         }
-        let status = tonic::Status::unauthenticated(
+        Err(tonic::Status::unauthenticated(
             "missing or invalid bearer token: send `authorization: Bearer <token>`",
-        );
-        Box::pin(async move { Ok(status.into_http()) })
+        ))
     }
 }
 
@@ -588,17 +568,7 @@ mod tests {
         assert!(security.tls() && security.mtls() && security.token_auth());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let cfg = crate::ServerConfig {
-            grpc_addr: listener.local_addr().unwrap(),
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            shutdown_timeout_secs: 5,
-            request_timeout_ms: 2_000,
-            concurrency_limit: 16,
-            max_in_flight: 16,
-            max_message_bytes: 1 << 20,
-            tls: None,
-            auth: None,
-        };
+        let cfg = crate::ServerConfig::for_test(listener.local_addr().unwrap());
         let readiness = crate::admin::Readiness::default();
         let stop = tokio_util::sync::CancellationToken::new();
         let server = {

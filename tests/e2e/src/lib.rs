@@ -221,9 +221,11 @@ impl Service {
         use tonic_health::pb::HealthCheckRequest;
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::health_client::HealthClient;
-        let Ok(endpoint) = self.client.endpoint("e2e", &self.endpoint()) else {
-            return false;
-        };
+        // A harness whose own TLS settings are wrong is a broken test, not an unhealthy service.
+        let endpoint = self
+            .client
+            .endpoint("e2e", &self.endpoint())
+            .unwrap_or_else(|e| panic!("{}: the harness's client settings: {e}", self.name));
         let Ok(channel) = endpoint.connect().await else {
             return false;
         };
