@@ -208,6 +208,42 @@ impl Consumer {
         Ok(())
     }
 
+    /// The group's committed next offsets of `partitions` of `topic`, as the broker holds them
+    /// (a partition with none is left out). A blocking call, bounded by `timeout`: a caller
+    /// whose own store of offsets may have lost writes while no member was running compares
+    /// it with what the group had reached.
+    pub fn group_offsets(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        timeout: Duration,
+    ) -> Result<BTreeMap<i32, i64>, BusError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = self.inner.committed_offsets(tpl, timeout)?;
+        Ok(committed
+            .elements_for_topic(topic)
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The first offset of `partition` of `topic` the broker still holds (records before it
+    /// were deleted by retention). A blocking call, bounded by `timeout`.
+    pub fn first_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<i64, BusError> {
+        Ok(self.inner.fetch_watermarks(topic, partition, timeout)?.0)
+    }
+
     /// The partitions of `topic` currently assigned to this member.
     pub fn assigned(&self, topic: &str) -> Result<Vec<i32>, BusError> {
         Ok(self

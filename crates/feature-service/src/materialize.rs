@@ -17,10 +17,10 @@
 //! The speed layer must not run during a bootstrap (merchant hashes are replaced, not
 //! incremented): the command refuses when the speed group already has offsets, unless
 //! forced (then its offsets are cleared first; states of entities not in the lake are left
-//! as they are — bootstrap into an empty store for a clean state). Use a speed group that
-//! has no Kafka-committed position: the speed layer resumes from the group's Kafka offsets
-//! and skips what is below the stored ones, so a fresh group reads from the earliest record
-//! and applies exactly what the bootstrap does not hold.
+//! as they are — bootstrap into an empty store for a clean state). The speed group's
+//! Kafka-committed position does not matter: the speed layer skips what is below the stored
+//! offsets, and a group position past them is sought back to them (as after a Redis loss,
+//! `speed::SpeedLayer::rewind_lost`), so it applies exactly what the bootstrap does not hold.
 
 use crate::Config;
 use crate::speed::INPUT_TOPICS;

@@ -22,6 +22,7 @@ pub(crate) struct Metrics {
     pub(crate) labels: IntCounterVec,
     pub(crate) profiles: IntCounterVec,
     pub(crate) rewinds: IntCounter,
+    pub(crate) past_retention: IntCounter,
 }
 
 impl Metrics {
@@ -67,6 +68,11 @@ impl Metrics {
             "Partitions the speed layer re-read because Redis lost offsets it had committed",
         )?;
         r.register(Box::new(rewinds.clone()))?;
+        let past_retention = IntCounter::new(
+            "features_speed_rewinds_past_retention_total",
+            "Rewinds to an offset the topic no longer holds: state lost, rebuild with vigil-materialize",
+        )?;
+        r.register(Box::new(past_retention.clone()))?;
         for c in [&skipped, &lake_rows, &labels, &profiles] {
             r.register(Box::new(c.clone()))?;
         }
@@ -80,6 +86,7 @@ impl Metrics {
             labels,
             profiles,
             rewinds,
+            past_retention,
         })
     }
 }

@@ -14,8 +14,10 @@
 //!    joins its user's history (read by the user's transactions dated from its `valid_from`);
 //! 4. user states, profile histories, merchant increments (`HINCRBY`, commutative, so other
 //!    instances may update the same merchant), the next offsets of the three topics *and the
-//!    batch's vectors* (an outbox per transactions partition) are committed in one
-//!    `MULTI`/`EXEC`; then the vectors are published and the outbox cleared.
+//!    batch's vectors* (an outbox per transactions partition) are committed in one Lua
+//!    script, only if the stored offsets are still those read in step 1 (else nothing is
+//!    written and the batch is retried from a fresh read); then the vectors are published
+//!    and the outbox cleared.
 //!
 //! A retried batch re-reads the offsets, so nothing is applied twice, and it never computes
 //! or publishes its vectors again: they are in the outbox, which every batch first publishes
@@ -26,10 +28,12 @@
 //! Failures are classified for [`bus::BatchLoop`]: Redis or the broker unavailable are
 //! retried until they recover; a record whose stored state cannot be read is quarantined.
 //!
-//! Redis is the source of truth for what was applied. If it comes back holding less than this
-//! instance committed to it (a crash that lost writes, a failover to a lagging replica), the
-//! partitions concerned are sought back to the offsets Redis holds and re-applied
-//! ([`SpeedLayer::rewind_lost`]); their vectors are published a second time.
+//! Redis is the source of truth for what was applied. If it comes back holding less than was
+//! committed to it — by this instance, or by the consumer group before this instance was
+//! assigned the partition (a crash that lost writes, a failover to a lagging replica, a
+//! restored backup, even while no instance ran) — the partitions concerned are sought back
+//! to the offsets Redis holds and re-applied ([`SpeedLayer::rewind_lost`]); their vectors
+//! are published a second time.
 
 use crate::config::Config;
 use crate::metrics::{
@@ -40,7 +44,7 @@ use bus::{BusError, Consumer, Delivery, Producer, topics};
 use domain::convert::{label_from_proto, profile_from_proto, transaction_from_proto};
 use domain::{Label, Transaction, UserProfile};
 use features::{Applied, CounterKey, MemoryStates, MerchantDelta};
-use online_store::{Commit, NextOffset, OnlineStore, StoreError, Ttls};
+use online_store::{Commit, NextOffset, OffsetMove, OnlineStore, StoreError, Ttls};
 use proto::v1::FeatureVector;
 use service_runtime::clock::now_ms;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -62,6 +66,9 @@ pub(crate) struct SpeedLayer {
     /// The next offsets this instance committed to Redis, by (topic, partition): Redis
     /// holding less means it lost writes (see [`SpeedLayer::rewind_lost`]).
     stored_by_me: std::sync::Mutex<HashMap<(String, i32), i64>>,
+    /// Partitions whose group offsets were read into `stored_by_me` since they were last
+    /// assigned (see [`SpeedLayer::seed_from_group`]).
+    seeded: std::sync::Mutex<HashSet<(String, i32)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +103,9 @@ enum Input {
     Label(Label),
     Profile(UserProfile),
 }
+
+/// Bound of the broker calls that compare Redis with the group's offsets.
+const GROUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The topics the speed layer consumes, in the order their offsets are read.
 pub(crate) const INPUT_TOPICS: [&str; 3] = [topics::TRANSACTIONS, topics::LABELS, topics::PROFILES];
@@ -135,6 +145,7 @@ impl SpeedLayer {
             skew_ms: s.max_future_skew_ms,
             ttls: s.ttls(),
             stored_by_me: std::sync::Mutex::default(),
+            seeded: std::sync::Mutex::default(),
         })
     }
 
@@ -232,12 +243,15 @@ impl SpeedLayer {
         Box::pin(self.apply(&rest, &stored)).await
     }
 
-    /// Redis went backwards: the next offsets it holds are below those this instance stored
-    /// there (a crash that lost its last writes, a failover to a replica that lagged, a
-    /// restored backup), so the state of the records between is gone while the consumer has
-    /// moved past them. Each such partition is sought back to Redis's offset (to the start of
-    /// the topic when Redis lost them all), so those records are applied again and the state
-    /// is exact once more. Returns the partitions rewound.
+    /// Redis went backwards: the next offsets it holds are below those stored there before
+    /// (a crash that lost its last writes, a failover to a replica that lagged, a restored
+    /// backup), so the state of the records between is gone while the consumer has moved
+    /// past them. What was stored before is known two ways: what this instance committed, and
+    /// — for partitions it was just assigned, so for a loss while no instance ran or while
+    /// another held them — what the consumer group committed to the broker, which never runs
+    /// ahead of Redis ([`SpeedLayer::seed_from_group`]). Each such partition is sought back to
+    /// Redis's offset (to the start of the topic when Redis lost them all), so those records
+    /// are applied again and the state is exact once more. Returns the partitions rewound.
     fn rewind_lost<'t>(
         &self,
         stored: &HashMap<&'t str, BTreeMap<i32, i64>>,
@@ -247,6 +261,7 @@ impl SpeedLayer {
             .stored_by_me
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.seed_from_group(&mut mine)?;
         for (&topic, next) in stored {
             // Only partitions this instance holds now can be sought (and are its to repair).
             for partition in self.consumer.assigned(topic)? {
@@ -262,8 +277,23 @@ impl SpeedLayer {
                     partition,
                     in_redis,
                     committed,
-                    "redis lost offsets this instance stored: re-reading the partition from its offset"
+                    "redis lost offsets stored before: re-reading the partition from its offset"
                 );
+                let first = self
+                    .consumer
+                    .first_offset(topic, partition, GROUP_TIMEOUT)?;
+                if in_redis < first {
+                    // The records between are gone from the topic too: what is re-read is
+                    // all that can be, and the rest needs the batch layer.
+                    tracing::error!(
+                        topic,
+                        partition,
+                        in_redis,
+                        first,
+                        "records lost from redis are past the topic's retention: rebuild the online store with vigil-materialize"
+                    );
+                    self.metrics.past_retention.inc();
+                }
                 self.consumer.rewind(topic, partition, in_redis)?;
                 self.metrics.rewinds.inc();
                 mine.insert((topic.to_owned(), partition), in_redis);
@@ -271,6 +301,36 @@ impl SpeedLayer {
             }
         }
         Ok(rewound)
+    }
+
+    /// For partitions assigned since the last batch, takes the consumer group's committed
+    /// offsets as stored before (the group commits only after Redis did, so it never runs
+    /// ahead of what Redis held). Read once per assignment: a partition revoked and assigned
+    /// again within one batch's time is not read again.
+    fn seed_from_group(&self, mine: &mut HashMap<(String, i32), i64>) -> Result<(), BatchError> {
+        let mut seeded = self
+            .seeded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for topic in INPUT_TOPICS {
+            let assigned = self.consumer.assigned(topic)?;
+            seeded.retain(|(t, p)| t != topic || assigned.contains(p));
+            let new: Vec<i32> = assigned
+                .into_iter()
+                .filter(|p| !seeded.contains(&(topic.to_owned(), *p)))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            // A blocking broker round trip, once per assignment.
+            let group = self.consumer.group_offsets(topic, &new, GROUP_TIMEOUT)?;
+            for (partition, offset) in group {
+                let e = mine.entry((topic.to_owned(), partition)).or_insert(offset);
+                *e = (*e).max(offset);
+            }
+            seeded.extend(new.into_iter().map(|p| (topic.to_owned(), p)));
+        }
+        Ok(())
     }
 
     async fn apply(
@@ -498,7 +558,7 @@ impl SpeedLayer {
                 Some((m.as_str(), s))
             })
             .collect();
-        let offsets: Vec<NextOffset> = INPUT_TOPICS
+        let offsets: Vec<OffsetMove> = INPUT_TOPICS
             .iter()
             .flat_map(|topic| next_offsets(batch, topic, &stored[topic]))
             .collect();
@@ -529,7 +589,7 @@ impl SpeedLayer {
                 .stored_by_me
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for o in &commit.offsets {
+            for OffsetMove { next: o, .. } in &commit.offsets {
                 mine.insert((o.topic.clone(), o.partition), o.offset);
             }
         }
@@ -551,7 +611,7 @@ impl SpeedLayer {
 
 /// The next offsets to store for `topic`: past the batch's last record of each partition,
 /// where that moves them forward.
-fn next_offsets(batch: &[Delivery], topic: &str, stored: &BTreeMap<i32, i64>) -> Vec<NextOffset> {
+fn next_offsets(batch: &[Delivery], topic: &str, stored: &BTreeMap<i32, i64>) -> Vec<OffsetMove> {
     let mut next: BTreeMap<i32, i64> = BTreeMap::new();
     for d in batch.iter().filter(|d| d.topic == topic) {
         let e = next.entry(d.partition).or_insert(d.offset + 1);
@@ -559,10 +619,13 @@ fn next_offsets(batch: &[Delivery], topic: &str, stored: &BTreeMap<i32, i64>) ->
     }
     next.into_iter()
         .filter(|(p, o)| stored.get(p).is_none_or(|n| o > n))
-        .map(|(partition, offset)| NextOffset {
-            topic: topic.into(),
-            partition,
-            offset,
+        .map(|(partition, offset)| OffsetMove {
+            next: NextOffset {
+                topic: topic.into(),
+                partition,
+                offset,
+            },
+            from: stored.get(&partition).copied(),
         })
         .collect()
 }

@@ -709,6 +709,53 @@ async fn redis_coming_back_without_its_last_writes_is_repaired_from_the_topic() 
     features.wait_healthy().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_losing_writes_while_the_feature_service_is_down_is_repaired_when_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut private = e2e::PrivateStack::start(&dir.path().join("stack"));
+    let stack = private.stack.clone();
+    let run = format!("d{}", now_ms());
+    let (mut features, kafka, producer) = speed_layer_under_test(&stack, dir.path(), &run).await;
+    let t0 = now_ms() - 600_000;
+    let publish = |range| publish_transactions(&producer, &run, t0, range);
+    let merchant = format!("{run}-m1");
+
+    publish(0..20).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 20).await;
+    tokio::task::block_in_place(|| private.stop_redis());
+    let snapshot = dir.path().join("redis-snapshot");
+    copy_dir(&private.redis_dir(), &snapshot);
+    tokio::task::block_in_place(|| private.start_redis());
+    publish(20..40).await;
+    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
+
+    // The feature-service stops (its group commits 40 to the broker on the way out), and
+    // while no instance runs, Redis comes back without the writes of transactions 20..40.
+    assert!(features.terminate(), "graceful shutdown");
+    tokio::task::block_in_place(|| {
+        private.kill_redis();
+        copy_dir(&snapshot, &private.redis_dir());
+        private.start_redis();
+    });
+    assert_eq!(merchant_transactions(&stack.redis_url, &merchant), 20);
+
+    // No running instance saw the loss. The one that starts compares Redis with what its
+    // group had reached and re-reads 20..40 from the topic: 60, not the 40 a consumer
+    // resuming from the group's position would leave.
+    features.restart();
+    features.wait_healthy().await;
+    publish(40..60).await;
+    let again = counted_exactly_and_each_vector_alike(&kafka, &stack.redis_url, &run, 60).await;
+    assert!(features.metric("vigil_features_speed_rewinds_total") >= 1.0);
+    assert_eq!(
+        features.metric("vigil_features_speed_rewinds_past_retention_total"),
+        0.0
+    );
+    eprintln!(
+        "faults: Redis lost 20 transactions' writes while the feature-service was down; repaired on start, {again} vectors published again"
+    );
+}
+
 /// A registry at `root` with one model over the feature schema behind `production`: a
 /// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
 pub(crate) fn registry_with_a_model(root: &std::path::Path) {

@@ -3,4 +3,5 @@ mod faults;
 mod parity;
 mod pipeline;
 mod security;
+mod store;
 mod traces;
