@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Property-based malformed input at scale (issue 9): the proto properties of `domain` and the
-# JSON-lines properties of `datagen`, release build, with enough cases that they generate
+# JSON-lines and CSV properties of `datagen`, release build, with enough cases that they generate
 # VIGIL_FUZZ_INPUTS inputs in all (default 1 000 000). The test command runs the same
 # properties with 10 000 cases each.
 #
 # Inputs per case: 1 for each property, 2 for `label_and_profile_bytes` (a label and a
-# profile): 9 per case over the 8 properties.
+# profile): 11 per case over the 10 properties (a CSV case is one file of a header and one or
+# two rows).
 source "$(dirname "$0")/lib.sh"
 cd "$VIGIL_ROOT"
 
 INPUTS="${VIGIL_FUZZ_INPUTS:-1000000}"
-PER_CASE=9
+PER_CASE=11
 CASES=$(((INPUTS + PER_CASE - 1) / PER_CASE))
 
 log "malformed inputs: $CASES cases per property, $((CASES * PER_CASE)) inputs in all"

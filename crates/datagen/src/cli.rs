@@ -146,11 +146,12 @@ pub struct ReplayCmd {
     /// replayed event time.
     #[arg(long, env = "VIGIL_DATAGEN_ALL_LABELS")]
     pub all_labels: bool,
-    /// Replay this transactions.jsonl instead of generating (the generation options are
-    /// then ignored).
+    /// Replay this transactions file instead of generating: JSON lines, or CSV with a header
+    /// when its name ends in `.csv` (the generation options are then ignored).
     #[arg(long, env = "VIGIL_DATAGEN_FROM")]
     pub from: Option<PathBuf>,
-    /// Labels for --from [default: labels.jsonl next to it, when present].
+    /// Labels for --from [default: labels.jsonl (labels.csv for a CSV --from) next to it,
+    /// when present].
     #[arg(long, env = "VIGIL_DATAGEN_LABELS", requires = "from")]
     pub labels: Option<PathBuf>,
     /// Connection attempts before giving up (back-off doubling up to 2 s).
@@ -182,7 +183,13 @@ impl ReplayCmd {
         if self.labels.is_some() {
             return self.labels.clone();
         }
-        let sibling = self.from.as_ref()?.with_file_name("labels.jsonl");
+        let from = self.from.as_ref()?;
+        let name = if crate::output::is_csv(from) {
+            "labels.csv"
+        } else {
+            "labels.jsonl"
+        };
+        let sibling = from.with_file_name(name);
         sibling.exists().then_some(sibling)
     }
 }

@@ -104,6 +104,16 @@ impl<'de, J: Deserialize<'de>> Deserialize<'de> for Record<J> {
     }
 }
 
+/// A field path as errors quote it (an unknown name can be any length).
+pub(crate) fn clip_path(path: &str) -> String {
+    clip(path.to_owned(), MAX_PATH_CHARS)
+}
+
+/// A parser's message as errors quote it.
+pub(crate) fn clip_message(message: String) -> String {
+    clip(message, MAX_MESSAGE_CHARS)
+}
+
 /// `text` cut to `max` characters, marked with `…` when cut.
 fn clip(text: String, max: usize) -> String {
     if text.chars().count() > max {

@@ -33,6 +33,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod csv;
 mod generate;
 pub mod json;
 pub mod output;

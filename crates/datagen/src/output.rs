@@ -1,4 +1,4 @@
-//! Writing a [`Dataset`] to disk, and reading the JSONL files back (for `replay --from`).
+//! Writing a [`Dataset`] to disk, and reading the JSONL or CSV files back (for `replay --from`).
 //!
 //! Files under the output directory:
 //!
@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `transactions.jsonl` | the emitted stream: valid transactions, duplicates, late and corrupt records ([`crate::json`] shape) |
 //! | `labels.jsonl` | every label, ordered by `reported_at` |
+//! | `transactions.csv`, `labels.csv` | the same two streams as CSV with a header ([`crate::csv`] columns) |
 //! | `transactions.parquet`, `labels.parquet`, `profiles.parquet` | distinct valid transactions / labels / profile versions, `lake::batch` schema, partition 0, offset = row index |
 //! | `lake/` | the same rows written through `lake::LakeWriter` (partition 0, offset = row index), and the profile versions (`profiles` table) |
 //! | `manifest.json` | the config (seed included) and the dataset statistics |
@@ -27,6 +28,8 @@ use crate::{Dataset, DatasetStats, GenConfig};
 pub enum Format {
     /// `transactions.jsonl` and `labels.jsonl`.
     Jsonl,
+    /// `transactions.csv` and `labels.csv` (the JSONL streams as CSV).
+    Csv,
     /// `transactions.parquet` and `labels.parquet`.
     Parquet,
     /// A lake directory (`--lake-dir`, default `OUT/lake`).
@@ -139,6 +142,27 @@ pub fn write_dataset(
                 .labels
                 .iter()
                 .map(|l| LabelJson::from(&label_to_proto(l))),
+        )?;
+        written.files.push(path);
+    }
+    if format.includes(Format::Csv) {
+        let path = out.join("transactions.csv");
+        write_csv(
+            &path,
+            &crate::csv::TRANSACTION_COLUMNS,
+            dataset
+                .wire_stream()
+                .map(|r| crate::csv::transaction_cells(&r.to_proto())),
+        )?;
+        written.files.push(path);
+        let path = out.join("labels.csv");
+        write_csv(
+            &path,
+            &crate::csv::LABEL_COLUMNS,
+            dataset
+                .labels
+                .iter()
+                .map(|l| crate::csv::label_cells(&label_to_proto(l))),
         )?;
         written.files.push(path);
     }
@@ -286,6 +310,20 @@ fn write_lines<T: Serialize>(
     w.flush().map_err(io(path))
 }
 
+fn write_csv(
+    path: &Path,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<(), OutputError> {
+    let file = File::create(path).map_err(io(path))?;
+    crate::csv::write(BufWriter::with_capacity(1 << 20, file), columns, rows).map_err(|e| {
+        OutputError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(e),
+        }
+    })
+}
+
 fn read_lines<T>(
     path: &Path,
     parse: impl Fn(&str) -> Result<T, LineError>,
@@ -306,12 +344,37 @@ fn read_lines<T>(
     Ok(out)
 }
 
-/// Reads a `transactions.jsonl` file (blank lines are skipped).
+/// Whether `path` names a CSV file (by its extension), else JSON lines.
+pub fn is_csv(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
+fn read_csv<T>(
+    path: &Path,
+    parse: impl Fn(BufReader<File>) -> Result<Vec<T>, crate::csv::RowError>,
+) -> Result<Vec<T>, OutputError> {
+    let file = File::open(path).map_err(io(path))?;
+    parse(BufReader::new(file)).map_err(|e| OutputError::Line {
+        path: path.to_owned(),
+        line: usize::try_from(e.line).unwrap_or(usize::MAX),
+        source: e.source,
+    })
+}
+
+/// Reads a transactions file: CSV with a header when its name ends in `.csv`
+/// ([`crate::csv`]), else JSON lines (blank lines are skipped).
 pub fn read_transactions(path: &Path) -> Result<Vec<v1::Transaction>, OutputError> {
+    if is_csv(path) {
+        return read_csv(path, crate::csv::parse_transactions);
+    }
     read_lines(path, crate::json::parse_transaction)
 }
 
-/// Reads a `labels.jsonl` file (blank lines are skipped).
+/// Reads a labels file: CSV when its name ends in `.csv`, else JSON lines.
 pub fn read_labels(path: &Path) -> Result<Vec<v1::Label>, OutputError> {
+    if is_csv(path) {
+        return read_csv(path, crate::csv::parse_labels);
+    }
     read_lines(path, crate::json::parse_label)
 }

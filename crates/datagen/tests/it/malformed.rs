@@ -306,3 +306,229 @@ proptest! {
         }
     }
 }
+
+// CSV rows (issue 9's malformed inputs, the CSV part). The same generated records are written
+// as CSV by `datagen::csv`, then damaged: a cell replaced by any text (the oracle knows
+// which columns have a type and what each accepts), an unknown or repeated column in the
+// header, a cell added or removed; or the file's text mutated. A refusal must name the
+// damaged column (`.` for the row's shape) and the line, and be bounded.
+
+use datagen::csv::{
+    LABEL_COLUMNS, TRANSACTION_COLUMNS, label_cells, parse_labels, parse_transactions,
+    transaction_cells,
+};
+
+/// Header and rows of valid records, written as `datagen::csv` writes them.
+type CsvCorpus = (Vec<Vec<String>>, Vec<Vec<String>>);
+
+fn csv_corpus() -> &'static CsvCorpus {
+    static CORPUS: OnceLock<CsvCorpus> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let (transactions, labels) = corpus();
+        let t = transactions
+            .iter()
+            .map(|m| {
+                let line = Value::Object(m.clone()).to_string();
+                transaction_cells(&parse_transaction(&line).expect("valid"))
+            })
+            .collect();
+        let l = labels
+            .iter()
+            .map(|m| {
+                let line = Value::Object(m.clone()).to_string();
+                label_cells(&parse_label(&line).expect("valid"))
+            })
+            .collect();
+        (t, l)
+    })
+}
+
+/// Whether the CSV reader must refuse `value` in `column` (the documented cell rules).
+fn refused_cell(column: &str, value: &str) -> bool {
+    let trimmed = value.trim();
+    match column {
+        "amount.minor_units" => !trimmed.is_empty() && trimmed.parse::<i64>().is_err(),
+        "geo.lat" | "geo.lon" => !trimmed.is_empty() && trimmed.parse::<f64>().is_err(),
+        "event_time" | "reported_at" => {
+            !value.is_empty() && chrono::DateTime::parse_from_rfc3339(value).is_err()
+        }
+        "channel" => {
+            !trimmed.is_empty()
+                && trimmed.parse::<i32>().is_err()
+                && proto::v1::Channel::from_str_name(trimmed).is_none()
+        }
+        "is_fraud" => !matches!(trimmed, "" | "true" | "false" | "1" | "0"),
+        _ => false,
+    }
+}
+
+fn cell_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,40}",
+        "[0-9.eE+-]{1,24}",
+        Just("9223372036854775808".to_owned()),
+        Just("12.5".to_owned()),
+        Just(" 7 ".to_owned()),
+        Just("CHANNEL_ONLINE".to_owned()),
+        Just("2026-01-05T08:00:00Z".to_owned()),
+        Just("true".to_owned()),
+        Just("\"\n,".to_owned()),
+        "[a-z]{2000}",
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum CsvDamage {
+    Cell(prop::sample::Index, String),
+    UnknownColumn(String),
+    RepeatedColumn(prop::sample::Index),
+    ExtraCell,
+    MissingCell,
+}
+
+fn csv_damage() -> impl Strategy<Value = CsvDamage> {
+    prop_oneof![
+        6 => (any::<prop::sample::Index>(), cell_text()).prop_map(|(i, v)| CsvDamage::Cell(i, v)),
+        1 => "[a-z_.]{1,300}".prop_map(CsvDamage::UnknownColumn),
+        1 => any::<prop::sample::Index>().prop_map(CsvDamage::RepeatedColumn),
+        1 => Just(CsvDamage::ExtraCell),
+        1 => Just(CsvDamage::MissingCell),
+    ]
+}
+
+fn csv_text(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = Vec::new();
+    datagen::csv::write(&mut out, header, rows.iter().cloned()).expect("writes");
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// A file of a header and two valid rows with the damage in the second row (line 3) or the
+/// header; returns it with the line and the column a refusal must name (`None`: may pass).
+fn csv_damaged(
+    columns: &[&'static str],
+    rows: &[Vec<String>],
+    i: prop::sample::Index,
+    damage: &CsvDamage,
+) -> (String, Option<(u64, String)>) {
+    let mut header: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+    let first = rows[i.index(rows.len())].clone();
+    let mut second = rows[(i.index(rows.len()) + 1) % rows.len()].clone();
+    let expected = match damage {
+        CsvDamage::Cell(c, value) => {
+            let c = c.index(columns.len());
+            let must = refused_cell(columns[c], value);
+            second[c] = value.clone();
+            must.then(|| (3, columns[c].to_owned()))
+        }
+        CsvDamage::UnknownColumn(name) => {
+            if columns.contains(&name.trim()) {
+                return (csv_text(columns, &[first, second]), None);
+            }
+            header.push(name.clone());
+            let mut rows = vec![first, second];
+            for r in &mut rows {
+                r.push(String::new());
+            }
+            let h: Vec<&str> = header.iter().map(String::as_str).collect();
+            return (csv_text(&h, &rows), Some((1, name.trim().to_owned())));
+        }
+        CsvDamage::RepeatedColumn(c) => {
+            let c = c.index(columns.len());
+            header.push(columns[c].to_owned());
+            let h: Vec<&str> = header.iter().map(String::as_str).collect();
+            let mut rows = vec![first, second];
+            for r in &mut rows {
+                r.push(r[c].clone());
+            }
+            return (csv_text(&h, &rows), Some((1, columns[c].to_owned())));
+        }
+        CsvDamage::ExtraCell => {
+            second.push("x".into());
+            Some((3, ".".to_owned()))
+        }
+        CsvDamage::MissingCell => {
+            second.pop();
+            Some((3, ".".to_owned()))
+        }
+    };
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    let mut w = ::csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(&mut out);
+    w.write_record(&h).expect("writes");
+    w.write_record(&first).expect("writes");
+    w.write_record(&second).expect("writes");
+    drop(w);
+    (String::from_utf8(out).expect("utf-8"), expected)
+}
+
+fn row_error_bounded(e: &datagen::csv::RowError) -> Result<(), TestCaseError> {
+    let text = e.to_string();
+    prop_assert!(
+        text.chars().count() <= MAX_ERROR_CHARS,
+        "{} chars: {text}",
+        text.chars().count()
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_damaged_csv_cell_or_column_is_named(
+        i in any::<prop::sample::Index>(), label in any::<bool>(), d in csv_damage(),
+    ) {
+        let (transactions, labels) = csv_corpus();
+        let (text, expected) = if label {
+            csv_damaged(&LABEL_COLUMNS, labels, i, &d)
+        } else {
+            csv_damaged(&TRANSACTION_COLUMNS, transactions, i, &d)
+        };
+        let result = if label {
+            parse_labels(text.as_bytes()).map(|ls| ls.iter().for_each(|l| { let _ = label_from_proto(l); }))
+        } else {
+            parse_transactions(text.as_bytes()).map(|ts| ts.iter().for_each(|t| { let _ = transaction_from_proto(t); }))
+        };
+        match (result, expected) {
+            (Err(e), Some((line, column))) => {
+                prop_assert_eq!(e.line, line, "{}", e);
+                names(&e.source, &column)?;
+                row_error_bounded(&e)?;
+            }
+            (Ok(()), Some((_, column))) => prop_assert!(false, "accepted a bad `{}`: {:?}", column, text),
+            (Err(e), None) => prop_assert!(false, "refused a valid file: {e}: {text:?}"),
+            (Ok(()), None) => {}
+        }
+    }
+
+    #[test]
+    fn mutated_csv_never_panics_and_errors_name_a_column(
+        i in any::<prop::sample::Index>(), label in any::<bool>(), e in edits(),
+    ) {
+        let (transactions, labels) = csv_corpus();
+        let (columns, rows): (&[&str], _) = if label {
+            (&LABEL_COLUMNS, labels)
+        } else {
+            (&TRANSACTION_COLUMNS, transactions)
+        };
+        let row = rows[i.index(rows.len())].clone();
+        let text = edit(&csv_text(columns, &[row]), &e);
+        let result = if label {
+            parse_labels(text.as_bytes()).map(|_| ())
+        } else {
+            parse_transactions(text.as_bytes()).map(|_| ())
+        };
+        if let Err(err) = result {
+            let field = err.source.field();
+            let unknown = err.to_string().contains("unknown column") || err.to_string().contains("given twice");
+            prop_assert!(
+                field == "." || columns.contains(&field) || unknown,
+                "unknown column `{}`: {}", field, err
+            );
+            prop_assert!(err.line >= 1, "{}", err);
+            row_error_bounded(&err)?;
+        }
+    }
+}

@@ -26,6 +26,42 @@ fn jsonl_parses_back_to_the_stream() {
 }
 
 #[test]
+fn csv_parses_back_to_the_same_stream_as_jsonl() {
+    let config = faulty(22);
+    let ds = generate(&config).expect("generates");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_dataset(&ds, &config, dir.path(), Format::Csv, None, 1).expect("writes");
+    let transactions = read_transactions(&dir.path().join("transactions.csv")).expect("reads");
+    let expected: Vec<_> = ds.wire_stream().map(|r| r.to_proto()).collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        transactions, expected,
+        "corrupt and duplicate records included"
+    );
+    let labels = read_labels(&dir.path().join("labels.csv")).expect("reads");
+    let expected: Vec<_> = ds.labels.iter().map(label_to_proto).collect();
+    assert_eq!(labels, expected);
+    assert!(!dir.path().join("transactions.jsonl").exists());
+}
+
+#[test]
+fn a_bad_csv_row_names_the_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.csv");
+    std::fs::write(
+        &path,
+        "transaction_id,amount.minor_units,amount.currency\na,100,EUR\nb,1.5,EUR\n",
+    )
+    .expect("write");
+    let err = read_transactions(&path).expect_err("bad amount");
+    let text = err.to_string();
+    assert!(
+        text.contains("t.csv:3") && text.contains("`amount.minor_units`"),
+        "{text}"
+    );
+}
+
+#[test]
 fn files_are_byte_identical_for_the_same_seed() {
     let config = faulty(33);
     let files = [
