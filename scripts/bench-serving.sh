@@ -20,7 +20,14 @@
 #      answer's grpc-status) measures the unloaded latency (200 req/s), the capacity (closed
 #      loop at the limit), then offers 2× that capacity open loop for 2 × VIGIL_BENCH_SECONDS:
 #      the share shed with RESOURCE_EXHAUSTED, the admitted p99 against the unloaded one, and
-#      the instance's RSS sampled every 200 ms.
+#      the instance's RSS sampled every 200 ms;
+#   7. the cost of TLS: a third inference instance serving TLS 1.3 with client certificates
+#      (mTLS) and a bearer token (certificates made here with the openssl CLI), against the
+#      plaintext instance of step 5, each at VIGIL_BENCH_TLS_RATE (default 1000) req/s open
+#      loop with `vigil-bench load`, one after the other in this run;
+#   8. the breaker: the feature-service is SIGKILLed; once inference's breaker is open, Score
+#      at 200 req/s for VIGIL_BENCH_SECONDS: every answer must be degraded (inference's
+#      counters), p50 / p99 / max of those answers (the target: degraded within 5 ms).
 # Results go to $VIGIL_BENCH_OUT (default run/bench-serving-<date>).
 source "$(dirname "$0")/lib.sh"
 cd "$VIGIL_ROOT"
@@ -76,7 +83,7 @@ metric() { # admin-port name -> sum over labels
 
 NOW_MS="$(($(date +%s) * 1000))"
 start ingest 51051 9201
-log "1/6 30 days of history for $USERS users through ingest (feature-service down)"
+log "1/8 30 days of history for $USERS users through ingest (feature-service down)"
 "$BIN/vigil-datagen" replay --ingest http://127.0.0.1:51051 --seed 7 --users "$USERS" \
   --start "$((NOW_MS - 30 * 86400000))" --days 30 --rate 200000 --batch 1000 >"$OUT/replay.txt" 2>&1 \
   || { cat "$OUT/replay.txt"; die "replay failed"; }
@@ -84,9 +91,10 @@ ACCEPTED="$(curl -s http://127.0.0.1:9201/metrics | awk '/^vigil_ingest_transact
 [ "${ACCEPTED:-0}" -gt 0 ] || die "ingest accepted no transactions (see $OUT/replay.txt)"
 log "    $ACCEPTED transactions accepted"
 
-log "2/6 feature-service catching up (fresh speed group)"
+log "2/8 feature-service catching up (fresh speed group)"
 start feature-service 51052 9202 VIGIL_FEATURE_SERVICE__SPEED_GROUP="bench-$NOW_MS" \
   VIGIL_FEATURE_SERVICE__LAKE_GROUP="bench-lake-$NOW_MS"
+FEATURES_PID="${PIDS[-1]}"
 FIRST="" LAST="" FIRST_N=0 n=0
 for _ in $(seq 6000); do
   n="$(metric 9202 vigil_features_transactions_applied_total)"
@@ -99,7 +107,7 @@ done
 RATE="$(python3 -c "print(round(($ACCEPTED - $FIRST_N) / (($LAST - $FIRST) / 1e9)))")"
 log "    $RATE transactions/s"
 
-log "3/6 Redis bytes per key"
+log "3/8 Redis bytes per key"
 redis_cli() { redis-cli -p "$VIGIL_REDIS_PORT" "$@"; }
 sizes() { # pattern -> "n mean p50 p99 max"
   redis_cli --scan --pattern "$1" | while read -r k; do redis_cli MEMORY USAGE "$k" SAMPLES 0; done |
@@ -111,7 +119,7 @@ USER_BYTES="$(sizes 'vigil:v4:user:*')"
 PROFILE_BYTES="$(sizes 'vigil:v4:profile:*')"
 MERCHANT_BYTES="$(sizes 'vigil:v4:merchant:*')"
 
-log "4/6 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
+log "4/8 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
 python3 - "$OUT/request.bin" <<'PY'
 import struct, sys, time
 def varint(n):
@@ -160,7 +168,7 @@ print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {q(0.999):.2f} {v[-1] / 1000:.2f}")'
 }
 LAT="$(quantiles "$OUT/h2load.tsv")"
 
-log "5/6 Score at fixed open-loop rates and closed loop (h2load)"
+log "5/8 Score at fixed open-loop rates and closed loop (h2load)"
 REGISTRY="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-registry.XXXXXX")"
 sleep 2 # the lake writer's linger
 "$BIN/vigil-trainer" train --lake "$LAKE" --registry "$REGISTRY" --promote production \
@@ -194,7 +202,7 @@ for rate in ${VIGIL_BENCH_SCORE_RATES:-100 500 1000 2000}; do
 done
 run_score closed "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
 
-log "6/6 overload: 2x the measured capacity, open loop (vigil-bench load)"
+log "6/8 overload: 2x the measured capacity, open loop (vigil-bench load)"
 MAX_IN_FLIGHT="${VIGIL_BENCH_MAX_IN_FLIGHT:-16}"
 start inference 51054 9204 VIGIL_REGISTRY__PATH="$REGISTRY" VIGIL_SERVER__MAX_IN_FLIGHT="$MAX_IN_FLIGHT" \
   VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-guarded-$NOW_MS"
@@ -246,6 +254,79 @@ PY
 )"
 log "$OVERLOAD_ROWS"
 
+log "7/8 the cost of TLS + mTLS + token on Score (vigil-bench load)"
+PKI="$OUT/pki"
+mkdir -p "$PKI"
+(
+  cd "$PKI"
+  key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+  key ca.key
+  openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=vigil-bench-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+  for who in server client; do
+    key "$who.key"
+    openssl req -new -key "$who.key" -out "$who.csr" -subj "/CN=$who" 2>/dev/null
+    eku=serverAuth
+    [[ $who == client ]] && eku=clientAuth
+    printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\nextendedKeyUsage=%s\n' "$eku" >"$who.ext"
+    openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile "$who.ext" -out "$who.pem" 2>/dev/null
+  done
+  openssl rand -hex 32 >token
+) || die "making the bench certificates failed (openssl)"
+start inference 51055 9205 VIGIL_REGISTRY__PATH="$REGISTRY" \
+  VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-tls-$NOW_MS" \
+  VIGIL_SERVER__TLS__CERT_FILE="$PKI/server.pem" VIGIL_SERVER__TLS__KEY_FILE="$PKI/server.key" \
+  VIGIL_SERVER__TLS__CLIENT_CA_FILE="$PKI/ca.pem" VIGIL_SERVER__AUTH__TOKENS_FILE="$PKI/token"
+TLS_RATE="${VIGIL_BENCH_TLS_RATE:-1000}"
+plain() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51053 "$@"; }
+secured() {
+  "$BIN/vigil-bench" load --endpoint https://127.0.0.1:51055 --tls-domain localhost \
+    --ca-file "$PKI/ca.pem" --cert-file "$PKI/client.pem" --key-file "$PKI/client.key" \
+    --token-file "$PKI/token" "$@"
+}
+secured --rate 200 --seconds 3 --out "$OUT/load-tls-warm.json" >/dev/null
+[[ "$(field "$OUT/load-tls-warm.json" codes.Ok)" -gt 0 ]] || die "no Score answered over TLS"
+plain --rate "$TLS_RATE" --seconds "$SECONDS_AT_RATE" --out "$OUT/load-plain.json" >/dev/null
+secured --rate "$TLS_RATE" --seconds "$SECONDS_AT_RATE" --out "$OUT/load-tls.json" >/dev/null
+TLS_ROWS="$(python3 - "$OUT" "$TLS_RATE" <<'PY'
+import json, sys
+out, rate = sys.argv[1], sys.argv[2]
+p, t = (json.load(open(f"{out}/load-{n}.json")) for n in ("plain", "tls"))
+def lat(r):
+    q = r["ok"]
+    return f"{q['p50']:.2f} / {q['p99']:.2f} / {q['p999']:.2f}"
+def codes(r):
+    return ", ".join(f"{v} {k}" for k, v in sorted(r["codes"].items()))
+print(f"| plaintext, {rate} req/s open loop | {lat(p)} | {codes(p)} |")
+print(f"| TLS 1.3 + client certificate + bearer token, {rate} req/s open loop | {lat(t)} | {codes(t)} |")
+print(f"| TLS cost at p50 / p99 | +{t['ok']['p50'] - p['ok']['p50']:.2f} / +{t['ok']['p99'] - p['ok']['p99']:.2f} ms | |")
+PY
+)"
+log "$TLS_ROWS"
+
+log "8/8 the breaker: feature-service SIGKILLed, Score degraded at once (vigil-bench load)"
+kill -KILL "$FEATURES_PID" 2>/dev/null || true
+for _ in $(seq 100); do
+  plain --rate 50 --seconds 0.2 >/dev/null
+  [[ "$(curl -s http://127.0.0.1:9203/metrics | awk '$1 == "vigil_inference_breaker_state" { print $2 }')" == 2 ]] && break
+done
+[[ "$(curl -s http://127.0.0.1:9203/metrics | awk '$1 == "vigil_inference_breaker_state" { print $2 }')" == 2 ]] \
+  || die "the breaker did not open with the feature-service down"
+read -r s0 d0 _ <<<"$(outcomes)"
+plain --rate 200 --seconds "$SECONDS_AT_RATE" --out "$OUT/load-breaker.json" >/dev/null
+read -r s1 d1 _ <<<"$(outcomes)"
+BREAKER_ROW="$(python3 - "$OUT" "$((s1 - s0))" "$((d1 - d0))" <<'PY'
+import json, sys
+out, scored, degraded = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b = json.load(open(f"{out}/load-breaker.json"))
+q = b["ok"]
+assert degraded == q["n"], f"{q['n']} answers but {degraded} counted degraded"
+print(f"| breaker open, 200 req/s open loop ({q['n']} answers, {degraded} degraded on the server's counter, {scored} scored) | {q['p50']:.2f} / {q['p99']:.2f} / {q['p999']:.2f} / {q['max']:.2f} | target: degraded within 5 ms |")
+PY
+)" || die "breaker step: not every answer was degraded"
+log "$BREAKER_ROW"
+
 {
   echo "# Speed layer and GetFeatureVector"
   echo
@@ -272,4 +353,12 @@ log "$OVERLOAD_ROWS"
   echo "| Score under overload (server.max_in_flight $MAX_IN_FLIGHT; vigil-bench load, one client thread) | p50 / p99 / p99.9 (ms) | answers |"
   echo "|---|---|---|"
   echo "$OVERLOAD_ROWS"
+  echo
+  echo "| Score over TLS (vigil-bench load, same model and feature-service) | p50 / p99 / p99.9 (ms) | answers |"
+  echo "|---|---|---|"
+  echo "$TLS_ROWS"
+  echo
+  echo "| Score with the feature-service down | p50 / p99 / p99.9 / max (ms) | |"
+  echo "|---|---|---|"
+  echo "$BREAKER_ROW"
 } | tee "$OUT/results.md"
