@@ -283,14 +283,17 @@ impl ScriptBuilder {
         let reply: Vec<Value> = client.eval(COMMIT_SCRIPT, keys, args).await?;
         match reply.first().and_then(Value::as_i64) {
             Some(0) => Ok(()),
-            Some(1) => {
-                let text = |i: usize| reply.get(i).and_then(Value::as_string).unwrap_or_default();
-                let found = text(2);
-                Err(StoreError::OffsetsMoved {
-                    key: text(1),
+            // A reply of another shape is the script's bug: said, not read as empty fields.
+            Some(1) => match (
+                reply.get(1).and_then(Value::as_string),
+                reply.get(2).and_then(Value::as_string),
+            ) {
+                (Some(key), Some(found)) => Err(StoreError::OffsetsMoved {
+                    key,
                     found: (!found.is_empty()).then_some(found),
-                })
-            }
+                }),
+                _ => Err(StoreError::Script(format!("{reply:?}"))),
+            },
             _ => Err(StoreError::Script(format!("{reply:?}"))),
         }
     }

@@ -666,6 +666,34 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     assert!(out.status.success(), "cp: {out:?}");
 }
 
+/// Transactions 0..20 of `run` applied, Redis's files copied to `snapshot` (the state a
+/// replica that stops replicating there, or last night's backup, holds), then 20..40 applied.
+async fn forty_applied_with_a_snapshot_after_twenty<F: std::future::Future<Output = ()>>(
+    private: &mut e2e::PrivateStack,
+    snapshot: &std::path::Path,
+    kafka: &KafkaConfig,
+    run: &str,
+    publish: impl Fn(std::ops::Range<i64>) -> F,
+) {
+    let redis_url = private.stack.redis_url.clone();
+    publish(0..20).await;
+    each_vector_once_and_counted_once(kafka, &redis_url, run, 20).await;
+    tokio::task::block_in_place(|| private.stop_redis());
+    copy_dir(&private.redis_dir(), snapshot);
+    tokio::task::block_in_place(|| private.start_redis());
+    publish(20..40).await;
+    each_vector_once_and_counted_once(kafka, &redis_url, run, 40).await;
+}
+
+/// Redis crashes (SIGKILL) and comes back on `snapshot`: without the writes made since.
+fn restore_redis(private: &mut e2e::PrivateStack, snapshot: &std::path::Path) {
+    tokio::task::block_in_place(|| {
+        private.kill_redis();
+        copy_dir(snapshot, &private.redis_dir());
+        private.start_redis();
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_coming_back_without_its_last_writes_is_repaired_from_the_topic() {
     let dir = tempfile::tempdir().unwrap();
@@ -677,23 +705,13 @@ async fn redis_coming_back_without_its_last_writes_is_repaired_from_the_topic() 
     let publish = |range| publish_transactions(&producer, &run, t0, range);
     let merchant = format!("{run}-m1");
 
-    publish(0..20).await;
-    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 20).await;
-    // The state as a replica that stops replicating here (or last night's backup) holds it.
-    tokio::task::block_in_place(|| private.stop_redis());
     let snapshot = dir.path().join("redis-snapshot");
-    copy_dir(&private.redis_dir(), &snapshot);
-    tokio::task::block_in_place(|| private.start_redis());
-    publish(20..40).await;
-    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
+    forty_applied_with_a_snapshot_after_twenty(&mut private, &snapshot, &kafka, &run, publish)
+        .await;
 
     // Redis crashes and comes back without the writes of transactions 20..40 (a failover
     // to that replica): its offsets are behind what the speed layer stored and committed.
-    tokio::task::block_in_place(|| {
-        private.kill_redis();
-        copy_dir(&snapshot, &private.redis_dir());
-        private.start_redis();
-    });
+    restore_redis(&mut private, &snapshot);
     assert_eq!(merchant_transactions(&stack.redis_url, &merchant), 20);
     publish(40..60).await;
 
@@ -720,23 +738,14 @@ async fn redis_losing_writes_while_the_feature_service_is_down_is_repaired_when_
     let publish = |range| publish_transactions(&producer, &run, t0, range);
     let merchant = format!("{run}-m1");
 
-    publish(0..20).await;
-    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 20).await;
-    tokio::task::block_in_place(|| private.stop_redis());
     let snapshot = dir.path().join("redis-snapshot");
-    copy_dir(&private.redis_dir(), &snapshot);
-    tokio::task::block_in_place(|| private.start_redis());
-    publish(20..40).await;
-    each_vector_once_and_counted_once(&kafka, &stack.redis_url, &run, 40).await;
+    forty_applied_with_a_snapshot_after_twenty(&mut private, &snapshot, &kafka, &run, publish)
+        .await;
 
     // The feature-service stops (its group commits 40 to the broker on the way out), and
     // while no instance runs, Redis comes back without the writes of transactions 20..40.
     assert!(features.terminate(), "graceful shutdown");
-    tokio::task::block_in_place(|| {
-        private.kill_redis();
-        copy_dir(&snapshot, &private.redis_dir());
-        private.start_redis();
-    });
+    restore_redis(&mut private, &snapshot);
     assert_eq!(merchant_transactions(&stack.redis_url, &merchant), 20);
 
     // No running instance saw the loss. The one that starts compares Redis with what its
