@@ -1,0 +1,3 @@
+//! The drift crate's integration tests (one binary).
+
+mod scipy;
