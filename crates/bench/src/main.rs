@@ -9,11 +9,14 @@
 //!   with 50 000 transactions in an hour against ordinary ones, state bytes per user.
 //! * `load` — gRPC load on `Score` against a running inference service, open or closed loop,
 //!   with every answer's status counted (overload: shed vs admitted latency).
+//! * `drift` — a drift report of 30 columns × 100 k rows with the `drift` crate against
+//!   Evidently's DataDriftTable on the same data: time, ratio, and column-by-column parity.
 //! * `synth-set` — writes a seeded synthetic training set (for trying `train` without a lake).
 //!
 //! Results are printed as Markdown and written as JSON; a command exits non-zero when its
 //! check fails (scorer parity, or the training-quality / training-time targets).
 
+mod drift;
 mod export;
 mod features;
 mod load;
@@ -42,6 +45,8 @@ enum Command {
     Features(features::FeaturesArgs),
     /// gRPC load on `Score`, open or closed loop, counting every answer's status.
     Load(load::LoadArgs),
+    /// Drift report time and parity against Evidently on the same data.
+    Drift(drift::DriftArgs),
     /// Writes a seeded synthetic training set (numeric features) with `trainset`.
     SynthSet(synthetic::SynthSetArgs),
 }
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Command::Features(args) => features::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Drift(args) => drift::run(&args),
         Command::SynthSet(args) => synthetic::write_set(&args).map(|()| true),
     };
     match outcome {
