@@ -12,15 +12,17 @@
 //! * the **lake writer** ([`lake_writer`]) appends transactions, labels and profile versions
 //!   to the date-partitioned Parquet lake, idempotently (the lake keeps its own commit
 //!   markers);
-//! * the **gRPC API** ([`api`]): `GetFeatureVector` (read-only, "as of now", the event time
-//!   bounded by the server clock) and
-//!   `GetOnlineFeatures`.
+//! * the **read API**: [`lookup`] is its core, with no transport in it — `vector` (read-only,
+//!   "as of now", the event time bounded by the server clock) and `online_features`, failing
+//!   with a `LookupError`; [`grpc`] is the `FeatureService` adapter (`GetFeatureVector`,
+//!   `GetOnlineFeatures`) and holds the one mapping from `LookupError` to `tonic::Status`.
 //!
 //! Shutdown: stop intake → the loops finish and commit their current batch → the server stops.
 
-mod api;
 mod config;
+mod grpc;
 mod lake_writer;
+mod lookup;
 pub mod materialize;
 mod metrics;
 mod speed;
@@ -87,10 +89,10 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
 
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        FeatureServiceServer::new(api::Api::new(
+        FeatureServiceServer::new(grpc::Grpc(lookup::Lookup::new(
             store.clone(),
             cfg.feature_service.max_future_skew_ms,
-        ))
+        )))
         .max_decoding_message_size(cfg.server.max_message_bytes),
     );
     service_runtime::grpc::serve_service(

@@ -1,16 +1,23 @@
 //! The inference service: scores transactions with the model behind a registry alias.
 //!
-//! * [`api`] — `InferenceService.Score`/`ScoreBatch`: validate, ask a [`source::FeatureSource`]
-//!   for the vector (degraded request-time fallback when it fails), score, decide.
+//! * [`scoring`] — the core of `Score`/`ScoreBatch`, with no transport in it: validate, ask a
+//!   [`source::FeatureSource`] for the vector (degraded request-time fallback when it fails),
+//!   score, decide; a batch's items concurrently. It fails with a `ScoringError`, which also
+//!   says whether a batch item's failure is its own (reported by index) or fails the call.
+//! * [`grpc`] — the `InferenceService` adapter: unwraps requests, calls the core and holds the
+//!   one mapping from `ScoringError` to a gRPC code (a failed call's `Status` and the `code`
+//!   of a batch item's `ScoreError` alike). Another transport (a KServe V2 endpoint) calls the
+//!   same core.
 //! * [`stream`] — scores every vector on `vigil.features.v1` and publishes `vigil.scores.v1`.
 //! * [`slot`] — the live model and its hot swap when the alias moves.
 //!
 //! Architecture invariant: the model refuses vectors of another feature schema
 //! (`model::LoadedModel::score`), on both paths.
 
-pub mod api;
 mod config;
+pub mod grpc;
 pub mod metrics;
+pub mod scoring;
 pub mod slot;
 pub mod source;
 mod stream;
@@ -82,10 +89,11 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         Duration::from_millis(f.breaker_max_open_ms),
         metrics::breaker_metrics(&ctx.metrics)?,
     );
-    let scorer = api::Scorer::new(Arc::new(source), slot.clone(), metrics, s.reasons);
+    let scorer = scoring::Scorer::new(Arc::new(source), slot.clone(), metrics, s.reasons);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        InferenceServiceServer::new(scorer).max_decoding_message_size(cfg.server.max_message_bytes),
+        InferenceServiceServer::new(grpc::Grpc(scorer))
+            .max_decoding_message_size(cfg.server.max_message_bytes),
     );
     // Ready once a model is loaded.
     let (readiness, stop, mut ready_slot) = (

@@ -7,6 +7,10 @@ pub struct Metrics {
     pub(crate) scores: IntCounterVec,
     pub(crate) stream_scores: IntCounterVec,
     pub(crate) score_seconds: Histogram,
+    /// The feature fetch of a `Score` (`FeatureSource::vector`), answered or failed.
+    pub(crate) feature_fetch_seconds: Histogram,
+    /// The model's part of a `Score`: the score, and the reasons on the blocking pool.
+    pub(crate) model_seconds: Histogram,
     pub(crate) degraded: IntCounter,
     pub(crate) swaps: IntCounter,
     pub(crate) load_failures: IntCounter,
@@ -27,6 +31,21 @@ impl Metrics {
             HistogramOpts::new("inference_score_seconds", "Synchronous Score latency")
                 .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16)?),
         )?;
+        // Score's hops, on the same buckets, so that its p99 can be broken down.
+        let feature_fetch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "inference_feature_fetch_seconds",
+                "Synchronous Score: feature vector fetch latency (answered or failed)",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16)?),
+        )?;
+        let model_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "inference_model_seconds",
+                "Synchronous Score: model latency (score, and reasons when computed)",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16)?),
+        )?;
         let degraded = IntCounter::new(
             "inference_degraded_total",
             "Scores computed without the feature-service",
@@ -43,6 +62,8 @@ impl Metrics {
         r.register(Box::new(scores.clone()))?;
         r.register(Box::new(stream_scores.clone()))?;
         r.register(Box::new(score_seconds.clone()))?;
+        r.register(Box::new(feature_fetch_seconds.clone()))?;
+        r.register(Box::new(model_seconds.clone()))?;
         r.register(Box::new(degraded.clone()))?;
         r.register(Box::new(swaps.clone()))?;
         r.register(Box::new(load_failures.clone()))?;
@@ -51,6 +72,8 @@ impl Metrics {
             scores,
             stream_scores,
             score_seconds,
+            feature_fetch_seconds,
+            model_seconds,
             degraded,
             swaps,
             load_failures,

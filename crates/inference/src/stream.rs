@@ -4,8 +4,8 @@
 //! the same score event again; downstream consumers de-duplicate on the transaction id.
 //! Offsets are committed after the scores are acknowledged (at-least-once, never lost).
 
-use crate::api::{decision_to_proto, reasons_to_proto};
 use crate::metrics::Metrics;
+use crate::scoring::{decision_to_proto, reasons_to_proto};
 use crate::slot::ModelSlot;
 use bus::{Consumer, Delivery, Producer, topics};
 use proto::v1::{FeatureVector, ScoreEvent};

@@ -7,12 +7,20 @@
 //! the reason, so that nothing a client sent disappears silently. Labels go to
 //! `vigil.labels.v1`.
 //!
+//! * [`intake`] — the core, with no transport in it: `submit`, `accept` (a batch),
+//!   `submit_labels`, `submit_profiles` over the contract's messages, failing with an
+//!   `IngestError` (missing or invalid field, batch too large, id in flight, Kafka, Redis).
+//! * [`grpc`] — the `IngestService` adapter: unwraps requests, calls the core per request (per
+//!   chunk of `SubmitStream`), and holds the one mapping from `IngestError` to `tonic::Status`.
+//!   Another transport (a file-drop reader) calls the same core.
+//!
 //! Duplicate markers are written *after* the publish is acknowledged: a crash in between can
 //! let a retried transaction through twice, and the feature-service's state is idempotent on
 //! the transaction id, so the duplicate changes nothing downstream.
 
 mod config;
-mod handler;
+mod grpc;
+mod intake;
 mod metrics;
 
 pub use config::Config;
@@ -70,10 +78,11 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         },
         stop,
     ));
-    let handler = handler::Handler::new(producer, store.clone(), cfg.ingest.clone(), metrics);
+    let intake = intake::Intake::new(producer, store.clone(), cfg.ingest.clone(), metrics);
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        IngestServiceServer::new(handler).max_decoding_message_size(cfg.server.max_message_bytes),
+        IngestServiceServer::new(grpc::Grpc(intake))
+            .max_decoding_message_size(cfg.server.max_message_bytes),
     );
     service_runtime::grpc::serve_service(
         ctx.grpc,

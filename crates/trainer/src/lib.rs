@@ -5,10 +5,15 @@
 //! `trainset.json`);
 //! [`train`] runs `learn::pipeline` on a set, writes the artifact and its report into the
 //! registry and applies the promotion gate. The same job runs from the CLI
-//! (`vigil-trainer build-set`, `vigil-trainer train`) and from the `TrainerService.Train` RPC.
+//! (`vigil-trainer build-set`, `vigil-trainer train`) and from the `TrainerService.Train` RPC:
+//! [`runs`] is that service's core, with no transport in it (start a run, read a run, failing
+//! with a `RunError`), [`grpc`] the `TrainerService` adapter holding the one mapping from
+//! `RunError` to `tonic::Status`, and [`service`] the configuration and `run`.
 
 pub mod dataset;
+mod grpc;
 mod reporting;
+mod runs;
 mod service;
 pub mod train;
 

@@ -1,4 +1,10 @@
-//! The gRPC handlers. Business rules: validate → de-duplicate → publish → acknowledge.
+//! The ingest core: validate → de-duplicate → publish → acknowledge, with no transport in it.
+//!
+//! [`Intake`] takes the contract's messages (prost types, not tonic) and answers a result or an
+//! [`IngestError`]; it never chooses a status code. The gRPC adapter ([`crate::grpc`]) maps
+//! an [`IngestError`] to a `tonic::Status` in one place, so another transport (a file-drop
+//! reader, an HTTP endpoint) reuses the same rules and chooses its own codes from the same
+//! variants.
 
 use crate::config::IngestSettings;
 use crate::metrics::{
@@ -11,61 +17,95 @@ use domain::convert::{
 use domain::{Transaction, ValidationError};
 use online_store::{OnlineStore, Reservation, StoreError};
 use proto::prost::Message;
-use proto::v1::ingest_service_server::IngestService;
 use proto::v1::{
-    Deferred, Rejection, SubmitBatchRequest, SubmitBatchResponse, SubmitLabelsRequest,
-    SubmitLabelsResponse, SubmitProfilesRequest, SubmitProfilesResponse, SubmitRequest,
-    SubmitResponse,
+    Deferred, Rejection, SubmitBatchResponse, SubmitLabelsResponse, SubmitProfilesResponse,
+    SubmitRequest, SubmitResponse,
 };
 use service_runtime::clock::now_ms;
 use std::collections::HashSet;
 use std::time::Duration;
-use tokio_stream::StreamExt;
-use tonic::{Request, Response, Status, Streaming};
 
-pub(crate) struct Handler {
+/// Why a request was refused or failed. The client's faults (`Missing`, `Invalid`,
+/// `TooLarge`), a conflict with a concurrent request (`InFlight`), and ours (`Bus`, `Store`,
+/// transient: retrying is safe, every submit is idempotent).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IngestError {
+    /// A required field of the request is absent.
+    #[error("invalid field `{0}`: is required")]
+    Missing(&'static str),
+    /// A record failed validation; `at` names it in its list (`labels[3]`) when the request
+    /// is refused whole for it.
+    #[error("{}{error}", at.map(|at| format!("{at}: ")).unwrap_or_default())]
+    Invalid {
+        at: Option<Item>,
+        error: ValidationError,
+    },
+    /// More records in one request than `ingest.max_batch`.
+    #[error("{list}: batch of {size} exceeds the limit of {limit}")]
+    TooLarge {
+        list: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    /// A single submit whose transaction id another request is publishing right now.
+    #[error("transaction_id {transaction_id:?}: {reason}")]
+    InFlight {
+        transaction_id: String,
+        reason: String,
+    },
+    #[error("publishing to kafka failed: {0}")]
+    Bus(#[from] BusError),
+    #[error("duplicate check failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A record's place in a request's list, as a client reads it: `labels[3]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Item {
+    pub(crate) list: &'static str,
+    pub(crate) index: usize,
+}
+
+impl std::fmt::Display for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.list, self.index)
+    }
+}
+
+/// Refuses a request of more than `limit` records.
+pub(crate) fn check_size(list: &'static str, size: usize, limit: usize) -> Result<(), IngestError> {
+    if size > limit {
+        return Err(IngestError::TooLarge { list, size, limit });
+    }
+    Ok(())
+}
+
+/// The ingest service's rules over its producer and online store.
+pub(crate) struct Intake {
     producer: Producer,
     store: OnlineStore,
     settings: IngestSettings,
     metrics: Metrics,
 }
 
-/// Failures while handling a request (not the client's fault).
-#[derive(Debug, thiserror::Error)]
-enum HandlerError {
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The one mapping from handler errors to gRPC statuses.
-fn status(error: HandlerError) -> Status {
-    tracing::error!(%error, "request failed");
-    match error {
-        // Both are transient from the client's point of view: retrying is safe (idempotent).
-        HandlerError::Bus(e) => Status::unavailable(format!("publishing to kafka failed: {e}")),
-        HandlerError::Store(e) => Status::unavailable(format!("duplicate check failed: {e}")),
-    }
-}
-
-fn invalid(error: &ValidationError) -> Status {
-    Status::invalid_argument(error.to_string())
-}
-
-impl Handler {
+impl Intake {
     pub(crate) fn new(
         producer: Producer,
         store: OnlineStore,
         settings: IngestSettings,
         metrics: Metrics,
     ) -> Self {
-        Handler {
+        Intake {
             producer,
             store,
             settings,
             metrics,
         }
+    }
+
+    /// The largest batch [`Intake::accept`] takes (also a stream's chunk size).
+    pub(crate) fn max_batch(&self) -> usize {
+        self.settings.max_batch
     }
 
     /// The wire → domain validation plus the event-time rule (no event after
@@ -101,6 +141,46 @@ impl Handler {
         )
     }
 
+    /// One transaction: refused whole if invalid (and quarantined), `InFlight` if another
+    /// request is publishing its id, otherwise accepted or a duplicate.
+    pub(crate) async fn submit(
+        &self,
+        request: SubmitRequest,
+    ) -> Result<SubmitResponse, IngestError> {
+        let wire = request
+            .transaction
+            .ok_or(IngestError::Missing("transaction"))?;
+        if let Err(error) = self.validate(&wire) {
+            self.quarantine(&wire, &error).await?;
+            self.metrics
+                .transactions
+                .with_label_values(&[OUTCOME_REJECTED])
+                .inc();
+            return Err(IngestError::Invalid { at: None, error });
+        }
+        let id = wire.transaction_id.clone();
+        let response = self.publish_batch(vec![wire]).await?;
+        if let Some(d) = response.deferred.first() {
+            return Err(IngestError::InFlight {
+                transaction_id: service_runtime::truncated(&d.transaction_id, 64),
+                reason: d.reason.clone(),
+            });
+        }
+        Ok(SubmitResponse {
+            transaction_id: id,
+            duplicate: response.duplicates > 0,
+        })
+    }
+
+    /// A batch of at most `ingest.max_batch` transactions, see [`Intake::publish_batch`].
+    pub(crate) async fn accept(
+        &self,
+        batch: Vec<proto::v1::Transaction>,
+    ) -> Result<SubmitBatchResponse, IngestError> {
+        check_size("transactions", batch.len(), self.settings.max_batch)?;
+        self.publish_batch(batch).await
+    }
+
     /// Validates, de-duplicates and publishes a batch; reports rejections by index.
     ///
     /// De-duplication is reserve → publish → confirm: each valid id is reserved atomically
@@ -109,10 +189,10 @@ impl Handler {
     /// confirmed. An id whose publish failed is released, so the client's retry publishes it;
     /// one that was published stays reserved, so the retry counts it a duplicate. Either way
     /// a retry after any failure is safe.
-    async fn accept(
+    async fn publish_batch(
         &self,
         batch: Vec<proto::v1::Transaction>,
-    ) -> Result<SubmitBatchResponse, HandlerError> {
+    ) -> Result<SubmitBatchResponse, IngestError> {
         let mut rejected = Vec::new();
         let mut valid: Vec<(usize, Transaction)> = Vec::with_capacity(batch.len());
         let mut in_batch = HashSet::new();
@@ -232,7 +312,7 @@ impl Handler {
         &self,
         wire: &proto::v1::Transaction,
         e: &ValidationError,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<(), IngestError> {
         tracing::warn!(transaction_id = %wire.transaction_id, field = e.field, reason = %e.reason, "transaction rejected");
         self.producer
             .quarantine(
@@ -248,114 +328,24 @@ impl Handler {
         Ok(())
     }
 
-    fn check_size(&self, n: usize) -> Result<(), Status> {
-        if n > self.settings.max_batch {
-            return Err(Status::invalid_argument(format!(
-                "transactions: batch of {n} exceeds the limit of {}",
-                self.settings.max_batch
-            )));
-        }
-        Ok(())
-    }
-}
-
-#[tonic::async_trait]
-impl IngestService for Handler {
-    #[tracing::instrument(skip_all, fields(transaction_id))]
-    async fn submit(
+    /// Fraud reports: refused whole if one is invalid (naming it), then published to
+    /// `vigil.labels.v1`.
+    pub(crate) async fn submit_labels(
         &self,
-        request: Request<SubmitRequest>,
-    ) -> Result<Response<SubmitResponse>, Status> {
-        let wire = request
-            .into_inner()
-            .transaction
-            .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
-        tracing::Span::current().record("transaction_id", wire.transaction_id.as_str());
-        if let Err(e) = self.validate(&wire) {
-            self.quarantine(&wire, &e).await.map_err(status)?;
-            self.metrics
-                .transactions
-                .with_label_values(&[OUTCOME_REJECTED])
-                .inc();
-            return Err(invalid(&e));
-        }
-        let id = wire.transaction_id.clone();
-        let response = self.accept(vec![wire]).await.map_err(status)?;
-        if let Some(d) = response.deferred.first() {
-            return Err(Status::aborted(format!(
-                "transaction_id {:?}: {}",
-                service_runtime::truncated(&d.transaction_id, 64),
-                d.reason
-            )));
-        }
-        Ok(Response::new(SubmitResponse {
-            transaction_id: id,
-            duplicate: response.duplicates > 0,
-        }))
-    }
-
-    #[tracing::instrument(skip_all, fields(size))]
-    async fn submit_batch(
-        &self,
-        request: Request<SubmitBatchRequest>,
-    ) -> Result<Response<SubmitBatchResponse>, Status> {
-        let batch = request.into_inner().transactions;
-        tracing::Span::current().record("size", batch.len());
-        self.check_size(batch.len())?;
-        self.accept(batch).await.map(Response::new).map_err(status)
-    }
-
-    async fn submit_stream(
-        &self,
-        request: Request<Streaming<proto::v1::Transaction>>,
-    ) -> Result<Response<SubmitBatchResponse>, Status> {
-        let mut stream = request.into_inner();
-        let mut total = SubmitBatchResponse::default();
-        let mut chunk = Vec::with_capacity(self.settings.max_batch);
-        let mut offset = 0u32;
-        loop {
-            let next = stream.next().await;
-            let end = next.is_none();
-            if let Some(item) = next {
-                chunk.push(item?);
-            }
-            if chunk.len() == self.settings.max_batch || (end && !chunk.is_empty()) {
-                let n = chunk.len() as u32;
-                let r = self
-                    .accept(std::mem::take(&mut chunk))
-                    .await
-                    .map_err(status)?;
-                total.accepted += r.accepted;
-                total.duplicates += r.duplicates;
-                total.rejected.extend(r.rejected.into_iter().map(|mut x| {
-                    x.index += offset;
-                    x
-                }));
-                total.deferred.extend(r.deferred.into_iter().map(|mut x| {
-                    x.index += offset;
-                    x
-                }));
-                offset += n;
-            }
-            if end {
-                return Ok(Response::new(total));
-            }
-        }
-    }
-
-    async fn submit_labels(
-        &self,
-        request: Request<SubmitLabelsRequest>,
-    ) -> Result<Response<SubmitLabelsResponse>, Status> {
-        let mut labels = request.into_inner().labels;
-        self.check_size(labels.len())?;
-        for (i, l) in labels.iter().enumerate() {
-            if let Err(e) = self.validate_label(l) {
+        mut labels: Vec<proto::v1::Label>,
+    ) -> Result<SubmitLabelsResponse, IngestError> {
+        check_size("labels", labels.len(), self.settings.max_batch)?;
+        for (index, l) in labels.iter().enumerate() {
+            if let Err(error) = self.validate_label(l) {
                 self.metrics
                     .labels
                     .with_label_values(&[OUTCOME_REJECTED])
                     .inc();
-                return Err(Status::invalid_argument(format!("labels[{i}]: {e}")));
+                let at = Some(Item {
+                    list: "labels",
+                    index,
+                });
+                return Err(IngestError::Invalid { at, error });
             }
         }
         // A label without a merchant gets the one of its transaction, when ingest accepted it.
@@ -366,11 +356,7 @@ impl IngestService for Handler {
             .iter()
             .map(|&i| labels[i].transaction_id.as_str())
             .collect();
-        let found = self
-            .store
-            .merchants_of(&ids)
-            .await
-            .map_err(|e| status(e.into()))?;
+        let found = self.store.merchants_of(&ids).await?;
         for (i, merchant) in missing.into_iter().zip(found) {
             if let Some(m) = merchant {
                 labels[i].merchant_id = m;
@@ -381,30 +367,34 @@ impl IngestService for Handler {
                 topics::LABELS,
                 labels.iter().map(|l| (l.user_id.as_str(), l)),
             )
-            .await
-            .map_err(|e| status(e.into()))?;
+            .await?;
         self.metrics
             .labels
             .with_label_values(&[OUTCOME_ACCEPTED])
             .inc_by(labels.len() as u64);
-        Ok(Response::new(SubmitLabelsResponse {
+        Ok(SubmitLabelsResponse {
             accepted: labels.len() as u32,
-        }))
+        })
     }
 
-    async fn submit_profiles(
+    /// Profile versions: refused whole if one is invalid (naming it), then published to
+    /// `vigil.profiles.v1`.
+    pub(crate) async fn submit_profiles(
         &self,
-        request: Request<SubmitProfilesRequest>,
-    ) -> Result<Response<SubmitProfilesResponse>, Status> {
-        let profiles = request.into_inner().profiles;
-        self.check_size(profiles.len())?;
-        for (i, p) in profiles.iter().enumerate() {
-            if let Err(e) = self.validate_profile(p) {
+        profiles: Vec<proto::v1::UserProfile>,
+    ) -> Result<SubmitProfilesResponse, IngestError> {
+        check_size("profiles", profiles.len(), self.settings.max_batch)?;
+        for (index, p) in profiles.iter().enumerate() {
+            if let Err(error) = self.validate_profile(p) {
                 self.metrics
                     .profiles
                     .with_label_values(&[OUTCOME_REJECTED])
                     .inc();
-                return Err(Status::invalid_argument(format!("profiles[{i}]: {e}")));
+                let at = Some(Item {
+                    list: "profiles",
+                    index,
+                });
+                return Err(IngestError::Invalid { at, error });
             }
         }
         // No de-duplication: a repeated version is folded idempotently downstream (same
@@ -414,14 +404,13 @@ impl IngestService for Handler {
                 topics::PROFILES,
                 profiles.iter().map(|p| (p.user_id.as_str(), p)),
             )
-            .await
-            .map_err(|e| status(e.into()))?;
+            .await?;
         self.metrics
             .profiles
             .with_label_values(&[OUTCOME_ACCEPTED])
             .inc_by(profiles.len() as u64);
-        Ok(Response::new(SubmitProfilesResponse {
+        Ok(SubmitProfilesResponse {
             accepted: profiles.len() as u32,
-        }))
+        })
     }
 }

@@ -1,17 +1,101 @@
-//! The synchronous scoring API.
+//! The scoring core: validate → vector (or degraded fallback) → model → decision, with no
+//! transport in it.
+//!
+//! [`Scorer`] takes the contract's messages (prost types, not tonic) and answers a
+//! `ScoreResponse` or a [`ScoringError`]; it never chooses a status code. The gRPC adapter
+//! ([`crate::grpc`]) holds the one mapping from [`ScoringError`] to a code, for a failed call
+//! and for an item's entry in a `ScoreBatch` answer alike, so another transport (a KServe V2
+//! endpoint) reuses the same rules.
 
 use crate::metrics::Metrics;
-use crate::slot::ModelSlot;
+use crate::slot::{Active, ModelSlot};
 use crate::source::FeatureSource;
+use domain::ValidationError;
 use domain::convert::transaction_from_proto;
 use model::{Decision, ReasonPolicy, Scored};
-use proto::v1::inference_service_server::InferenceService;
-use proto::v1::{
-    Reason, ScoreBatchRequest, ScoreBatchResponse, ScoreError, ScoreRequest, ScoreResponse,
-    Transaction,
-};
+use proto::v1::{Reason, ScoreResponse, Transaction};
 use std::sync::Arc;
-use tonic::{Code, Request, Response, Status};
+
+/// Why a transaction (or a batch) was not scored.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoringError {
+    /// A required field of the request is absent.
+    #[error("invalid field `{0}`: is required")]
+    Missing(&'static str),
+    /// The transaction is not valid (names the field).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// More transactions in one batch than [`MAX_BATCH`].
+    #[error("transactions: at most {max} per batch")]
+    TooLarge { max: usize },
+    /// No model has been loaded from the alias yet.
+    #[error("no model loaded yet for the configured alias")]
+    NoModel,
+    /// The model refused the vector (another schema, another arity).
+    #[error(transparent)]
+    Refused(#[from] model::ModelError),
+    /// The blocking task computing reasons did not finish (panicked or cancelled).
+    #[error("explanation task failed: {0}")]
+    Explanation(#[source] tokio::task::JoinError),
+    /// An item of a batch failed for a reason that is not its own, so the whole call fails.
+    #[error("transactions[{index}]: {error}")]
+    InBatch {
+        index: usize,
+        error: Box<ScoringError>,
+    },
+}
+
+impl ScoringError {
+    /// Whether the failure is the item's own (an invalid transaction, a vector the model
+    /// refuses): a `ScoreBatch` reports it by index and scores the others. Any other failure
+    /// fails the whole call.
+    pub fn is_item_error(&self) -> bool {
+        match self {
+            ScoringError::Invalid(_) | ScoringError::Refused(_) => true,
+            ScoringError::Missing(_)
+            | ScoringError::TooLarge { .. }
+            | ScoringError::NoModel
+            | ScoringError::Explanation(_)
+            | ScoringError::InBatch { .. } => false,
+        }
+    }
+}
+
+/// Most transactions in one `ScoreBatch`.
+pub const MAX_BATCH: usize = 1_000;
+
+/// Items of one batch scored at the same time.
+const BATCH_CONCURRENCY: usize = 32;
+
+/// A batch's answer: the scores in request order, and the items refused for their own reason
+/// with their index in the request.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub scores: Vec<ScoreResponse>,
+    pub errors: Vec<(usize, ScoringError)>,
+}
+
+/// The model's score, and its reasons when `reasons` asks for them for the decision.
+async fn run_model(
+    active: &Arc<Active>,
+    schema: String,
+    values: Vec<f64>,
+    reasons: ReasonPolicy,
+) -> Result<Scored, ScoringError> {
+    let quick = active.model.score(&schema, &values, ReasonPolicy::NONE)?;
+    if reasons.reasons_for(quick.decision) == 0 {
+        return Ok(quick);
+    }
+    // Reasons (tree SHAP: ~1.7 ms of CPU with 200 trees) are computed on the blocking pool, so
+    // explained requests do not hold an async worker the others wait on. The score is computed
+    // again there (microseconds) rather than split from the reasons.
+    let active = active.clone();
+    let explained =
+        tokio::task::spawn_blocking(move || active.model.score(&schema, &values, reasons))
+            .await
+            .map_err(ScoringError::Explanation)?;
+    Ok(explained?)
+}
 
 /// Maps a domain decision to the wire enum (the only place this mapping exists).
 pub fn decision_to_proto(d: Decision) -> proto::v1::Decision {
@@ -58,20 +142,23 @@ impl<S: FeatureSource> Scorer<S> {
 
     /// Scores one wire transaction: validate → vector (or degraded fallback) → model. With
     /// `explain`, reasons come whatever the decision; otherwise per the service's policy.
-    pub async fn score(&self, wire: &Transaction, explain: bool) -> Result<ScoreResponse, Status> {
+    pub async fn score(
+        &self,
+        wire: &Transaction,
+        explain: bool,
+    ) -> Result<ScoreResponse, ScoringError> {
         let reasons = if explain {
             ReasonPolicy::always(self.reasons.max)
         } else {
             self.reasons
         };
         let timer = self.metrics.score_seconds.start_timer();
-        let txn =
-            transaction_from_proto(wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let active = self
-            .slot
-            .current()
-            .ok_or_else(|| Status::unavailable("no model loaded yet for the configured alias"))?;
-        let (schema, values, degraded) = match self.source.vector(wire).await {
+        let txn = transaction_from_proto(wire)?;
+        let active = self.slot.current().ok_or(ScoringError::NoModel)?;
+        let fetch = self.metrics.feature_fetch_seconds.start_timer();
+        let fetched = self.source.vector(wire).await;
+        fetch.observe_duration();
+        let (schema, values, degraded) = match fetched {
             Ok(v) => (v.schema_hash, v.values, false),
             Err(error) => {
                 // Degraded mode: request-time features over an empty history, computed by the
@@ -85,23 +172,10 @@ impl<S: FeatureSource> Scorer<S> {
                 (features::schema_hash().to_owned(), values, true)
             }
         };
-        let refused = |e: model::ModelError| Status::failed_precondition(e.to_string());
-        let quick = active
-            .model
-            .score(&schema, &values, ReasonPolicy::NONE)
-            .map_err(refused)?;
-        let scored = if reasons.reasons_for(quick.decision) == 0 {
-            quick
-        } else {
-            // Reasons (tree SHAP: ~1.7 ms of CPU with 200 trees) are computed on the blocking
-            // pool, so explained requests do not hold an async worker the others wait on. The
-            // score is computed again there (microseconds) rather than split from the reasons.
-            let active = active.clone();
-            tokio::task::spawn_blocking(move || active.model.score(&schema, &values, reasons))
-                .await
-                .map_err(|e| Status::internal(format!("explanation task failed: {e}")))?
-                .map_err(refused)?
-        };
+        let model = self.metrics.model_seconds.start_timer();
+        let scored = run_model(&active, schema, values, reasons).await;
+        model.observe_duration();
+        let scored = scored?;
         let decision = decision_to_proto(scored.decision);
         self.metrics
             .scores
@@ -118,71 +192,41 @@ impl<S: FeatureSource> Scorer<S> {
             degraded,
         })
     }
-}
 
-/// Items of one `ScoreBatch` scored at the same time.
-const BATCH_CONCURRENCY: usize = 32;
-
-#[tonic::async_trait]
-impl<S: FeatureSource> InferenceService for Scorer<S> {
-    async fn score(
-        &self,
-        request: Request<ScoreRequest>,
-    ) -> Result<Response<ScoreResponse>, Status> {
-        let request = request.into_inner();
-        let wire = request
-            .transaction
-            .ok_or_else(|| Status::invalid_argument("invalid field `transaction`: is required"))?;
-        Scorer::score(self, &wire, request.explain)
-            .await
-            .map(Response::new)
-    }
-
-    async fn score_batch(
-        &self,
-        request: Request<ScoreBatchRequest>,
-    ) -> Result<Response<ScoreBatchResponse>, Status> {
-        let txns = request.into_inner().transactions;
-        if txns.len() > 1_000 {
-            return Err(Status::invalid_argument(
-                "transactions: at most 1000 per batch",
-            ));
+    /// Scores a batch of at most [`MAX_BATCH`] concurrently (each item waits on its own
+    /// feature fetch), in order, at most `BATCH_CONCURRENCY` at a time. An item refused for
+    /// its own reason ([`ScoringError::is_item_error`]) is reported by index and the others
+    /// are scored; any other failure fails the call, naming the item
+    /// ([`ScoringError::InBatch`]).
+    pub async fn score_batch(&self, txns: &[Transaction]) -> Result<BatchOutcome, ScoringError> {
+        if txns.len() > MAX_BATCH {
+            return Err(ScoringError::TooLarge { max: MAX_BATCH });
         }
-        // Concurrently (each item waits on its own feature fetch), in order, at most
-        // BATCH_CONCURRENCY at a time. An item refused for its own reason is reported by
-        // index and the others are scored; any other failure fails the call, naming the item.
         use futures::StreamExt as _;
         let items: Vec<_> = txns.iter().map(|t| self.score(t, false)).collect();
-        let results: Vec<Result<ScoreResponse, Status>> = futures::stream::iter(items)
+        let results: Vec<Result<ScoreResponse, ScoringError>> = futures::stream::iter(items)
             .buffered(BATCH_CONCURRENCY)
             .collect()
             .await;
-        let mut response = ScoreBatchResponse::default();
-        for (i, (result, t)) in results.into_iter().zip(&txns).enumerate() {
+        let mut outcome = BatchOutcome::default();
+        for (index, result) in results.into_iter().enumerate() {
             match result {
-                Ok(score) => response.scores.push(score),
-                Err(s) if matches!(s.code(), Code::InvalidArgument | Code::FailedPrecondition) => {
-                    response.errors.push(ScoreError {
-                        index: i as u32,
-                        transaction_id: service_runtime::truncated(&t.transaction_id, 64),
-                        code: s.code() as i32,
-                        message: s.message().to_owned(),
+                Ok(score) => outcome.scores.push(score),
+                Err(error) if error.is_item_error() => outcome.errors.push((index, error)),
+                Err(error) => {
+                    return Err(ScoringError::InBatch {
+                        index,
+                        error: Box::new(error),
                     });
-                }
-                Err(s) => {
-                    return Err(Status::new(
-                        s.code(),
-                        format!("transactions[{i}]: {}", s.message()),
-                    ));
                 }
             }
         }
-        Ok(Response::new(response))
+        Ok(outcome)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::slot::Active;
     use crate::source::SourceError;
@@ -191,7 +235,7 @@ mod tests {
     use proto::v1::FeatureVector;
 
     /// A feature source answering a fixed vector, or failing.
-    struct Fixed(Option<Vec<f64>>);
+    pub(crate) struct Fixed(pub(crate) Option<Vec<f64>>);
 
     #[tonic::async_trait]
     impl FeatureSource for Fixed {
@@ -203,12 +247,12 @@ mod tests {
                     values: values.clone(),
                     ..Default::default()
                 }),
-                None => Err(SourceError::Status(Status::unavailable("down"))),
+                None => Err(SourceError::Status(tonic::Status::unavailable("down"))),
             }
         }
     }
 
-    fn scorer(source: Fixed, dir: &std::path::Path) -> Scorer<Fixed> {
+    pub(crate) fn scorer(source: Fixed, dir: &std::path::Path) -> Scorer<Fixed> {
         let n = features::FEATURES.len();
         let manifest = Manifest {
             model_id: "m".into(),
@@ -250,7 +294,7 @@ mod tests {
         Scorer::new(Arc::new(source), ModelSlot::fixed(active), metrics, reasons)
     }
 
-    fn txn(currency: &str) -> Transaction {
+    pub(crate) fn txn(currency: &str) -> Transaction {
         Transaction {
             transaction_id: "t".into(),
             user_id: "u".into(),
@@ -306,54 +350,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_reports_refused_items_by_index_and_scores_the_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = scorer(Fixed(Some(vec![0.0; features::FEATURES.len()])), dir.path());
-        let mut bad = txn("eur");
-        bad.transaction_id = "x".repeat(100);
-        let request = ScoreBatchRequest {
-            transactions: vec![txn("EUR"), bad, txn("USD")],
-        };
-        let r = InferenceService::score_batch(&s, Request::new(request))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.scores.len(), 2, "{r:?}");
-        assert_eq!(r.errors.len(), 1, "{r:?}");
-        let e = &r.errors[0];
-        assert_eq!((e.index, e.code), (1, Code::InvalidArgument as i32));
-        assert!(e.message.contains("amount.currency"), "{}", e.message);
-        assert!(e.transaction_id.len() <= 64 + 3, "{}", e.transaction_id); // cut, with an ellipsis
-    }
-
-    #[tokio::test]
-    async fn a_batch_fails_as_a_whole_without_a_model() {
-        let s = Scorer::new(
-            Arc::new(Fixed(None)),
-            ModelSlot::empty(),
-            Metrics::register(&prometheus::Registry::new()).unwrap(),
-            ReasonPolicy::NONE,
-        );
-        let request = ScoreBatchRequest {
-            transactions: vec![txn("EUR"), txn("eur")],
-        };
-        let e = InferenceService::score_batch(&s, Request::new(request))
-            .await
-            .unwrap_err();
-        assert_eq!(e.code(), Code::Unavailable);
-        assert!(
-            e.message().starts_with("transactions[0]"),
-            "{}",
-            e.message()
-        );
-    }
-
-    #[tokio::test]
     async fn invalid_transactions_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let s = scorer(Fixed(None), dir.path());
         let e = s.score(&txn("eur"), false).await.unwrap_err();
-        assert_eq!(e.code(), Code::InvalidArgument);
-        assert!(e.message().contains("amount.currency"), "{}", e.message());
+        assert!(matches!(e, ScoringError::Invalid(_)), "{e:?}");
+        assert!(e.is_item_error());
+        assert!(e.to_string().contains("amount.currency"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn each_score_times_its_feature_fetch_and_its_model_once() {
+        let counts = |s: &Scorer<Fixed>| {
+            (
+                s.metrics.feature_fetch_seconds.get_sample_count(),
+                s.metrics.model_seconds.get_sample_count(),
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut values = vec![0.0; features::FEATURES.len()];
+        values[0] = 1.0; // APPROVE: no reasons unless asked
+        let s = scorer(Fixed(Some(values)), dir.path());
+        assert_eq!(counts(&s), (0, 0));
+        s.score(&txn("EUR"), false).await.unwrap(); // the score inline
+        assert_eq!(counts(&s), (1, 1));
+        let explained = s.score(&txn("EUR"), true).await.unwrap(); // reasons on the blocking pool
+        assert_eq!(explained.reasons.len(), 1);
+        assert_eq!(counts(&s), (2, 2));
+
+        // A failed fetch is timed too (then the degraded vector is scored).
+        let dir = tempfile::tempdir().unwrap();
+        let s = scorer(Fixed(None), dir.path());
+        assert!(s.score(&txn("EUR"), false).await.unwrap().degraded);
+        assert_eq!(counts(&s), (1, 1));
+        // A transaction refused before the fetch times neither.
+        s.score(&txn("eur"), false).await.unwrap_err();
+        assert_eq!(counts(&s), (1, 1));
     }
 }
