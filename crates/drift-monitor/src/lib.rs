@@ -61,6 +61,11 @@ pub struct Settings {
     pub psi_alert: f64,
     pub publish_interval_secs: u64,
     pub poll_interval_ms: u64,
+    /// Which test judges each feature against the artifact's reference sample:
+    /// `"vigil"` (the default) or `"evidently"` (Evidently's default choice, reproduced).
+    pub policy: drift::Policy,
+    /// Dataset drift when at least this share of the tested features drifted.
+    pub dataset_share: f64,
 }
 
 impl Default for Settings {
@@ -74,6 +79,8 @@ impl Default for Settings {
             psi_alert: 0.25,
             publish_interval_secs: 10,
             poll_interval_ms: 1_000,
+            policy: drift::Policy::Vigil,
+            dataset_share: drift::policy::DEFAULT_DATASET_SHARE,
         }
     }
 }
@@ -94,6 +101,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "drift.psi_warn",
                 "must be positive and at most drift.psi_alert",
+            ));
+        }
+        if !(d.dataset_share > 0.0 && d.dataset_share <= 1.0) {
+            return Err(ConfigError::invalid(
+                "drift.dataset_share",
+                "must be in (0, 1]",
             ));
         }
         if d.window == 0 {
@@ -125,9 +138,85 @@ type Shared = Arc<Mutex<Option<Windows>>>;
 struct Api {
     window: Shared,
     thresholds: Thresholds,
+    tests: TestSettings,
 }
 
-fn to_proto(report: &window::Report, features: &[window::FeatureDrift], n: usize) -> DriftReport {
+/// How features are tested (from [`Settings`]).
+#[derive(Debug, Clone, Copy)]
+struct TestSettings {
+    policy: drift::Policy,
+    dataset_share: f64,
+    min_count: usize,
+}
+
+/// The wire form of a policy's name.
+fn policy_name(p: drift::Policy) -> &'static str {
+    match p {
+        drift::Policy::Vigil => "vigil",
+        drift::Policy::Evidently => "evidently",
+    }
+}
+
+/// The wire form of a test's name (its serde name: `ks`, `wasserstein_robust`, …).
+fn test_name(t: drift::StatTest) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{t:?}"))
+}
+
+/// Every feature of the model: its PSI over the profile and, with a reference sample, its
+/// test; without one, only the profiled features with a PSI (as before samples were kept).
+fn features_to_proto(
+    psi: &[window::FeatureDrift],
+    tests: Option<&window::FeatureTests>,
+) -> Vec<FeatureDrift> {
+    let psi_of = |name: &str| psi.iter().find(|f| f.name == name).and_then(|f| f.psi);
+    let Some(tests) = tests else {
+        return psi
+            .iter()
+            .filter_map(|f| {
+                Some(FeatureDrift {
+                    name: f.name.clone(),
+                    psi: f.psi?,
+                    ..FeatureDrift::default()
+                })
+            })
+            .collect();
+    };
+    tests
+        .features
+        .iter()
+        .map(|(name, verdict)| {
+            let mut f = FeatureDrift {
+                name: name.clone(),
+                psi: psi_of(name).unwrap_or(0.0),
+                ..FeatureDrift::default()
+            };
+            match verdict {
+                Ok(d) => {
+                    f.test = test_name(d.test);
+                    f.score = d.score;
+                    f.threshold = d.threshold;
+                    f.drifted = d.drifted;
+                    f.reference_count = d.reference_size as u64;
+                    f.live_count = d.current_size as u64;
+                    f.reference_missing_share = d.reference_missing_share;
+                    f.live_missing_share = d.current_missing_share;
+                }
+                Err(why) => f.error = why.clone(),
+            }
+            f
+        })
+        .collect()
+}
+
+fn to_proto(
+    report: &window::Report,
+    features: &[window::FeatureDrift],
+    tests: Option<&window::FeatureTests>,
+    n: usize,
+) -> DriftReport {
     let hist = |h: &Histogram| h.proportions();
     DriftReport {
         model_version: report.model_version.clone(),
@@ -143,26 +232,43 @@ fn to_proto(report: &window::Report, features: &[window::FeatureDrift], n: usize
         generated_at: Some(proto::time::from_unix_ms(now_ms())),
         live_histogram: hist(&report.live),
         reference_histogram: hist(&report.reference),
-        features: features
-            .iter()
-            .filter_map(|f| {
-                Some(FeatureDrift {
-                    name: f.name.clone(),
-                    psi: f.psi?,
-                })
-            })
-            .collect(),
+        features: features_to_proto(features, tests),
         feature_live_count: n as u64,
+        policy: tests
+            .map(|t| policy_name(t.policy).to_owned())
+            .unwrap_or_default(),
+        tested_features: tests.map_or(0, |t| t.dataset.columns as u32),
+        drifted_features: tests.map_or(0, |t| t.dataset.drifted_columns as u32),
+        dataset_drift: tests.is_some_and(|t| t.dataset.drifted),
+        dataset_share: tests.map_or(0.0, |t| t.dataset_share),
     }
 }
 
-/// The score report, and the wire report with the feature drift.
-fn current_report(window: &Shared, t: &Thresholds) -> Option<(window::Report, DriftReport)> {
-    let guard = window.lock().ok()?;
-    let w = guard.as_ref()?;
-    let report = w.scores.report(t);
-    let wire = to_proto(&report, &w.features.report(), w.features.len());
-    Some((report, wire))
+/// The score report, and the wire report with the feature drift. The tests run on the
+/// blocking pool (a report of 50 features over a 5 000-vector window sorts 250 000 values).
+async fn current_report(
+    window: &Shared,
+    t: &Thresholds,
+    s: TestSettings,
+) -> Option<(window::Report, DriftReport)> {
+    let window = window.clone();
+    let t = *t;
+    tokio::task::spawn_blocking(move || {
+        let guard = window.lock().ok()?;
+        let w = guard.as_ref()?;
+        let report = w.scores.report(&t);
+        let tests = w.features.tests(s.policy, s.dataset_share, s.min_count);
+        let wire = to_proto(
+            &report,
+            &w.features.report(),
+            tests.as_ref(),
+            w.features.len(),
+        );
+        Some((report, wire))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 #[tonic::async_trait]
@@ -171,7 +277,8 @@ impl DriftService for Api {
         &self,
         _: Request<GetReportRequest>,
     ) -> Result<Response<DriftReport>, Status> {
-        current_report(&self.window, &self.thresholds)
+        current_report(&self.window, &self.thresholds, self.tests)
+            .await
             .map(|(_, wire)| Response::new(wire))
             .ok_or_else(|| {
                 Status::unavailable("no model behind the alias yet: nothing to compare with")
@@ -197,15 +304,40 @@ async fn follow_alias(
             Ok(Some(target)) if Some(&target.version) != current.as_ref() => {
                 let reg = registry.clone();
                 let t = target.clone();
-                match tokio::task::spawn_blocking(move || reg.load(&t)).await {
-                    Ok(Ok(model)) => {
+                let load = move || {
+                    let model = reg.load(&t)?;
+                    let sample =
+                        model::read_reference_sample(&reg.version_dir(&t), model.manifest());
+                    Ok::<_, registry::RegistryError>((model, sample))
+                };
+                match tokio::task::spawn_blocking(load).await {
+                    Ok(Ok((model, sample))) => {
                         let m = model.manifest();
-                        let features = FeatureWindow::new(
+                        let mut features = FeatureWindow::new(
                             m.schema_hash.clone(),
                             &m.feature_names,
                             &m.reference_features,
                             settings.window,
                         );
+                        match sample {
+                            Ok(Some(rows)) => {
+                                let kinds: Vec<drift::Kind> = (0..m.feature_names.len())
+                                    .map(|j| match m.feature_types.get(j) {
+                                        Some(model::manifest::FeatureType::Categorical) => {
+                                            drift::Kind::Categorical
+                                        }
+                                        _ => drift::Kind::Numeric,
+                                    })
+                                    .collect();
+                                features = features.with_sample(&m.feature_names, &kinds, &rows);
+                            }
+                            Ok(None) => {
+                                tracing::warn!(version = %target.version, "the artifact has no reference sample: features get PSI only, no tests")
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, version = %target.version, "the reference sample cannot be read: features get PSI only, no tests")
+                            }
+                        }
                         let reference = m.reference_scores.clone();
                         tracing::info!(version = %target.version, "drift reference loaded");
                         let mut fresh = Windows {
@@ -344,10 +476,12 @@ fn apply<'b>(
     bad
 }
 
+#[allow(clippy::too_many_arguments)] // one task's wiring, called once
 async fn publish(
     producer: Producer,
     window: Shared,
     t: Thresholds,
+    tests: TestSettings,
     every: Duration,
     gauge: prometheus::Gauge,
     count: prometheus::IntGauge,
@@ -358,7 +492,7 @@ async fn publish(
             () = tokio::time::sleep(every) => {}
             () = stop.cancelled() => break,
         }
-        let Some((report, msg)) = current_report(&window, &t) else {
+        let Some((report, msg)) = current_report(&window, &t, tests).await else {
             continue;
         };
         gauge.set(report.psi.unwrap_or(0.0));
@@ -368,6 +502,15 @@ async fn publish(
         }
         if report.status == window::Status::Alert {
             tracing::warn!(psi = ?report.psi, version = %report.model_version, "score drift alert");
+        }
+        if msg.dataset_drift {
+            let drifted: Vec<&str> = msg
+                .features
+                .iter()
+                .filter(|f| f.drifted)
+                .map(|f| f.name.as_str())
+                .collect();
+            tracing::warn!(version = %msg.model_version, ?drifted, share = msg.dataset_share, "feature dataset drift");
         }
     }
 }
@@ -383,6 +526,11 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let thresholds = Thresholds {
         warn: d.psi_warn,
         alert: d.psi_alert,
+        min_count: d.min_count,
+    };
+    let tests = TestSettings {
+        policy: d.policy,
+        dataset_share: d.dataset_share,
         min_count: d.min_count,
     };
     let window: Shared = Arc::default();
@@ -422,6 +570,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         producer,
         window.clone(),
         thresholds,
+        tests,
         Duration::from_secs(d.publish_interval_secs.max(1)),
         gauge,
         count,
@@ -429,8 +578,12 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     ));
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        DriftServiceServer::new(Api { window, thresholds })
-            .max_decoding_message_size(cfg.server.max_message_bytes),
+        DriftServiceServer::new(Api {
+            window,
+            thresholds,
+            tests,
+        })
+        .max_decoding_message_size(cfg.server.max_message_bytes),
     );
     service_runtime::grpc::serve_service(
         ctx.grpc,

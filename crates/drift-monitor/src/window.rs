@@ -141,6 +141,17 @@ pub struct FeatureDrift {
     pub psi: Option<f64>,
 }
 
+/// Every feature's two-sample test against the artifact's reference sample, and the
+/// dataset verdict over those tested.
+#[derive(Debug, Clone)]
+pub struct FeatureTests {
+    pub policy: drift::Policy,
+    pub dataset_share: f64,
+    /// In the model's feature order; an `Err` says why a feature has no verdict.
+    pub features: Vec<(String, Result<drift::ColumnDrift, String>)>,
+    pub dataset: drift::DatasetDrift,
+}
+
 /// The last `capacity` distinct feature vectors of the schema a model was trained on.
 ///
 /// A first, per-feature PSI view (the reference profiles of every manifest); the statistics
@@ -151,6 +162,9 @@ pub struct FeatureWindow {
     /// `(vector index, reference)` of every profiled feature of the model.
     references: Vec<(usize, NamedProfile)>,
     vectors: Distinct<Vec<f64>>,
+    /// The artifact's reference sample, one prepared column per feature in vector order,
+    /// when the artifact has one.
+    sample: Option<drift::Reference>,
 }
 
 impl FeatureWindow {
@@ -172,7 +186,79 @@ impl FeatureWindow {
             schema_hash,
             references,
             vectors: Distinct::new(capacity),
+            sample: None,
         }
+    }
+
+    /// Adds the artifact's reference sample: row-major rows of `kinds.len()` features in
+    /// vector order, named `feature_names`. Prepared (sorted) once, here.
+    pub fn with_sample(
+        mut self,
+        feature_names: &[String],
+        kinds: &[drift::Kind],
+        rows: &[f64],
+    ) -> FeatureWindow {
+        let width = kinds.len();
+        if width == 0 || feature_names.len() != width {
+            return self;
+        }
+        let columns: Vec<Vec<f64>> = (0..width)
+            .map(|j| rows.chunks_exact(width).map(|r| r[j]).collect())
+            .collect();
+        let specs = feature_names
+            .iter()
+            .zip(kinds)
+            .map(|(name, &kind)| drift::ColumnSpec {
+                name: name.clone(),
+                kind,
+            })
+            .collect();
+        self.sample = Some(drift::Reference::new(specs, &columns));
+        self
+    }
+
+    /// Every feature's test by `policy` over the window, or `None` without a reference
+    /// sample. With fewer than `min_count` live vectors no feature is tested (each says
+    /// so), since a verdict on a handful of values is noise.
+    pub fn tests(
+        &self,
+        policy: drift::Policy,
+        dataset_share: f64,
+        min_count: usize,
+    ) -> Option<FeatureTests> {
+        let reference = self.sample.as_ref()?;
+        let names: Vec<String> = reference.columns().map(|c| c.name.clone()).collect();
+        if self.vectors.len() < min_count {
+            let why = format!(
+                "{} live vectors, fewer than drift.min_count = {min_count}",
+                self.vectors.len()
+            );
+            return Some(FeatureTests {
+                policy,
+                dataset_share,
+                features: names.into_iter().map(|n| (n, Err(why.clone()))).collect(),
+                dataset: drift::policy::dataset_drift([], dataset_share),
+            });
+        }
+        let current: Vec<Vec<f64>> = (0..names.len())
+            .map(|j| {
+                self.vectors
+                    .values()
+                    .map(|v| v.get(j).copied().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
+        let report = reference.report(&current, policy, dataset_share);
+        Some(FeatureTests {
+            policy,
+            dataset_share,
+            features: report
+                .columns
+                .into_iter()
+                .map(|(n, r)| (n, r.map_err(|e| e.to_string())))
+                .collect(),
+            dataset: report.dataset,
+        })
     }
 
     /// Adds a vector; ignores other schemas and ids already in the window. Returns whether it
@@ -235,6 +321,52 @@ mod tests {
         }
         assert_eq!(w.len(), 1000);
         assert!(w.report()[0].psi.unwrap() > 1.0);
+    }
+
+    /// With the artifact's sample, every feature gets the policy's test and a verdict: a
+    /// window from the reference's own distribution does not drift, a shifted one does; a
+    /// window under `min_count` gets no verdict, and says why.
+    #[test]
+    fn features_are_tested_against_the_reference_sample() {
+        let names = vec!["amount".to_owned(), "channel".to_owned()];
+        let kinds = [drift::Kind::Numeric, drift::Kind::Categorical];
+        let row = |i: usize, shift: f64| vec![(i % 997) as f64 / 10.0 + shift, (i % 3) as f64];
+        let sample: Vec<f64> = (0..3000).flat_map(|i| row(i, 0.0)).collect();
+        let fresh = || {
+            FeatureWindow::new("h".into(), &names, &[], 2000).with_sample(&names, &kinds, &sample)
+        };
+        let mut w = fresh();
+        for i in 0..50 {
+            w.add("h", &format!("t{i}"), row(i * 7, 0.0));
+        }
+        let t = w.tests(drift::Policy::Vigil, 0.5, 100).unwrap();
+        assert!(
+            t.features
+                .iter()
+                .all(|(_, r)| r.as_ref().is_err_and(|e| e.contains("min_count")))
+        );
+        assert_eq!(t.dataset.columns, 0);
+        for i in 50..1500 {
+            w.add("h", &format!("t{i}"), row(i * 7, 0.0));
+        }
+        let t = w.tests(drift::Policy::Vigil, 0.5, 100).unwrap();
+        let amount = t.features[0].1.as_ref().unwrap();
+        assert_eq!(amount.test, drift::StatTest::WassersteinRobust);
+        assert!(!amount.drifted, "{amount:?}");
+        let channel = t.features[1].1.as_ref().unwrap();
+        assert_eq!(channel.test, drift::StatTest::JensenShannon);
+        assert!(!channel.drifted && !t.dataset.drifted, "{t:?}");
+        let mut w = fresh();
+        for i in 0..1500 {
+            w.add("h", &format!("s{i}"), row(i * 7, 30.0));
+        }
+        let t = w.tests(drift::Policy::Vigil, 0.5, 100).unwrap();
+        assert!(t.features[0].1.as_ref().unwrap().drifted);
+        assert_eq!(t.dataset.drifted_columns, 1);
+        assert!(t.dataset.drifted, "1 of 2 is the 0.5 share");
+        // Without a sample there are no tests (an artifact from before samples were kept).
+        let w = FeatureWindow::new("h".into(), &names, &[], 10);
+        assert!(w.tests(drift::Policy::Vigil, 0.5, 1).is_none());
     }
 
     fn reference() -> Histogram {

@@ -136,6 +136,28 @@ pub struct Trained {
     pub test_evaluation: Evaluation,
     pub logistic_evaluation: Evaluation,
     pub cv_auc: Vec<f64>,
+    /// Rows of the validation window for the drift monitor's two-sample tests (row-major,
+    /// the manifest's feature order): all of them up to [`REFERENCE_SAMPLE_ROWS`], else
+    /// that many evenly spaced over the window so that every part of it is represented.
+    pub reference_sample: Vec<f64>,
+}
+
+/// Most validation rows kept as the drift reference sample (20 000 rows of 53 features are
+/// 8.5 MB, and every two-sample test is already precise at that size).
+pub const REFERENCE_SAMPLE_ROWS: usize = 20_000;
+
+/// Up to `max` rows of a row-major matrix of `width` columns, evenly spaced, in order.
+fn evenly_spaced_rows(values: &[f64], width: usize, max: usize) -> Vec<f64> {
+    let rows = values.len() / width.max(1);
+    if rows <= max {
+        return values.to_vec();
+    }
+    (0..max)
+        .flat_map(|i| {
+            let r = i * rows / max;
+            values[r * width..(r + 1) * width].iter().copied()
+        })
+        .collect()
 }
 
 fn window(times: &[i64], range: &Range<usize>) -> Window {
@@ -391,6 +413,9 @@ pub fn train(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    let reference_sample =
+        evenly_spaced_rows(valid_m.values, valid_m.n_features, REFERENCE_SAMPLE_ROWS);
+
     let mut warnings = leakage_warnings(&valid_m);
     for note in &protocol_notes {
         tracing::warn!("{note}");
@@ -487,5 +512,22 @@ pub fn train(
         test_evaluation,
         logistic_evaluation,
         cv_auc,
+        reference_sample,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evenly_spaced_rows;
+
+    #[test]
+    fn the_reference_sample_spans_the_whole_window() {
+        // 10 rows of 2: all kept up to the cap, else rows 0, 3, 6 (evenly spaced, in order).
+        let values: Vec<f64> = (0..20).map(f64::from).collect();
+        assert_eq!(evenly_spaced_rows(&values, 2, 10), values);
+        assert_eq!(
+            evenly_spaced_rows(&values, 2, 3),
+            vec![0.0, 1.0, 6.0, 7.0, 12.0, 13.0]
+        );
+    }
 }

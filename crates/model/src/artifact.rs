@@ -159,6 +159,72 @@ pub fn write_artifact(
     Ok(manifest)
 }
 
+/// The artifact's reference sample for the drift monitor: raw rows of the validation window,
+/// row-major, one little-endian f64 per feature in the manifest's order (NaN = missing). A
+/// sample, not a profile, because the two-sample tests (KS, Wasserstein, χ²) need values.
+pub const REFERENCE_SAMPLE_FILE: &str = "reference_sample.f64";
+
+/// Writes `values` (row-major, `manifest.feature_names.len()` values per row) as the
+/// artifact's reference sample and records its checksum in `manifest.files`; call it before
+/// [`write_artifact`], which writes the manifest.
+pub fn write_reference_sample(
+    dir: &Path,
+    manifest: &mut Manifest,
+    values: &[f64],
+) -> Result<(), ModelError> {
+    let width = manifest.feature_names.len();
+    if width == 0 || !values.len().is_multiple_of(width) {
+        return Err(ModelError::Invalid(format!(
+            "a reference sample of {} values is not whole rows of {width} features",
+            values.len()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write(&dir.join(REFERENCE_SAMPLE_FILE), &bytes)?;
+    manifest
+        .files
+        .insert(REFERENCE_SAMPLE_FILE.into(), sha256_hex(&bytes));
+    Ok(())
+}
+
+/// The reference sample of the artifact in `dir` whose (verified) manifest is `manifest`,
+/// checked against the manifest's checksum: row-major values, or `None` when the artifact
+/// has none (written before samples were kept).
+pub fn read_reference_sample(
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<Option<Vec<f64>>, ModelError> {
+    let Some(expected) = manifest.files.get(REFERENCE_SAMPLE_FILE) else {
+        return Ok(None);
+    };
+    let bytes = read(&dir.join(REFERENCE_SAMPLE_FILE))?;
+    let actual = sha256_hex(&bytes);
+    if &actual != expected {
+        return Err(ModelError::Checksum {
+            file: REFERENCE_SAMPLE_FILE.into(),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    let width = manifest.feature_names.len();
+    if width == 0 || !bytes.len().is_multiple_of(8 * width) {
+        return Err(ModelError::Invalid(format!(
+            "{REFERENCE_SAMPLE_FILE}: {} bytes are not whole rows of {width} f64 features",
+            bytes.len()
+        )));
+    }
+    Ok(Some(
+        bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+    ))
+}
+
 /// Checks the manifest's bytes against `manifest.json.sha256`.
 fn verify_manifest(dir: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let path = dir.join(MANIFEST_DIGEST_FILE);
@@ -366,6 +432,46 @@ mod tests {
             .unwrap();
         assert_eq!(s.decision, Decision::Block);
         assert_eq!(s.reasons, vec![("a".to_string(), 6.0)]);
+    }
+
+    #[test]
+    fn the_reference_sample_round_trips_and_a_tampered_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = manifest();
+        let rows = [1.0, f64::NAN, -2.5, 4.0, 0.0, 1e300];
+        write_reference_sample(dir.path(), &mut m, &rows).unwrap();
+        write_artifact(dir.path(), m, ModelFile::Logistic(&model())).unwrap();
+        let loaded = LoadedModel::load(dir.path()).unwrap();
+        let back = read_reference_sample(dir.path(), loaded.manifest())
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.len(), 6);
+        assert!(back[1].is_nan() && back[5] == 1e300 && back[2] == -2.5);
+        // Half a row is refused before anything is written.
+        let mut m = manifest();
+        assert!(write_reference_sample(dir.path(), &mut m, &[1.0, 2.0, 3.0]).is_err());
+        // One flipped byte: the checksum names the file (and the whole artifact is refused).
+        let path = dir.path().join(REFERENCE_SAMPLE_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let written: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.path().join(MANIFEST_FILE)).unwrap())
+                .unwrap();
+        assert!(matches!(
+            read_reference_sample(dir.path(), &written),
+            Err(ModelError::Checksum { ref file, .. }) if file == REFERENCE_SAMPLE_FILE
+        ));
+        assert!(LoadedModel::load(dir.path()).is_err());
+        // An artifact without a sample has none.
+        let dir = tempfile::tempdir().unwrap();
+        write_artifact(dir.path(), manifest(), ModelFile::Logistic(&model())).unwrap();
+        let loaded = LoadedModel::load(dir.path()).unwrap();
+        assert!(
+            read_reference_sample(dir.path(), loaded.manifest())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

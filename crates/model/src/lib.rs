@@ -30,7 +30,10 @@ pub mod profile;
 pub mod reference;
 pub mod trees;
 
-pub use artifact::{LoadedModel, ModelFile, ReasonPolicy, Scored, write_artifact};
+pub use artifact::{
+    LoadedModel, ModelFile, ReasonPolicy, Scored, read_reference_sample, write_artifact,
+    write_reference_sample,
+};
 pub use calibration::{CalibrationError, Calibrator};
 pub use manifest::{Manifest, ModelKind};
 pub use policy::{Decision, Thresholds};

@@ -141,7 +141,9 @@ pub fn train_set(
                 elapsed_s = started.elapsed().as_secs_f64(),
                 "[3/4] trained; writing artifact and report"
             );
-            model::write_artifact(dir, t.manifest.clone(), ModelFile::LightGbm(&t.gbdt.text))?;
+            let mut manifest = t.manifest.clone();
+            model::write_reference_sample(dir, &mut manifest, &t.reference_sample)?;
+            model::write_artifact(dir, manifest, ModelFile::LightGbm(&t.gbdt.text))?;
             let input = crate::reporting::input(&t, previous.as_ref(), &set, config);
             let files = report::write_report(
                 &dir.join("report"),

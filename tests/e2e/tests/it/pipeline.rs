@@ -623,6 +623,51 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
     })
     .await;
     assert_eq!(before.model_version, version);
+    // Every feature of the model is tested against the artifact's reference sample (the
+    // trainer wrote it): a test, its threshold and verdict, or the reason it has none.
+    assert_eq!(before.policy, "vigil");
+    assert!(
+        before.features.len() >= 40,
+        "{} features",
+        before.features.len()
+    );
+    let tested: Vec<&v1::FeatureDrift> = before
+        .features
+        .iter()
+        .filter(|f| !f.test.is_empty())
+        .collect();
+    for f in &before.features {
+        assert!(
+            f.test.is_empty() != f.error.is_empty(),
+            "{}: a test or a reason, not both or neither: {f:?}",
+            f.name
+        );
+    }
+    assert!(
+        tested.len() * 2 >= before.features.len(),
+        "{} tested",
+        tested.len()
+    );
+    for f in &tested {
+        assert!(f.threshold > 0.0 && f.reference_count > 0, "{f:?}");
+        let live = f.live_count as f64 / (1.0 - f.live_missing_share);
+        assert!(
+            (live - DRIFT_WINDOW as f64).abs() < 0.5,
+            "{f:?}: the whole window"
+        );
+        // 300 live vectors are a small sample: hypothesis tests, not distances.
+        assert!(
+            ["ks", "chi_square_homogeneity"].contains(&f.test.as_str()),
+            "{f:?}"
+        );
+    }
+    let drifted = tested.iter().filter(|f| f.drifted).count();
+    assert_eq!(before.tested_features as usize, tested.len());
+    assert_eq!(before.drifted_features as usize, drifted);
+    assert_eq!(
+        before.dataset_drift,
+        drifted as f64 >= before.dataset_share * tested.len() as f64
+    );
     services[3].kill();
     services[3].restart();
     services[3].wait_healthy().await;
