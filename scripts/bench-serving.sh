@@ -14,7 +14,9 @@
 #      (feature fetch from the feature-service included) at fixed open-loop rates
 #      (VIGIL_BENCH_SCORE_RATES, default 100 500 1000 2000 req/s) and closed loop: p50 / p99 /
 #      p99.9 / max, and the gRPC outcome of every request read from the server's counters
-#      (h2load sees only HTTP 200; grpc-status is in the trailers);
+#      (h2load sees only HTTP 200; grpc-status is in the trailers), and the server-side split
+#      of each run's p50 / p99 into the feature fetch and the model (scripts/bench/hops.py over
+#      inference's histograms);
 #   6. overload, on a second inference instance with server.max_in_flight =
 #      VIGIL_BENCH_MAX_IN_FLIGHT (default 16): `vigil-bench load` (which counts every
 #      answer's grpc-status) measures the unloaded latency (200 req/s), the capacity (closed
@@ -184,16 +186,19 @@ run_score() { # slug label h2load-args...
   local slug=$1 label=$2
   shift 2
   read -r s0 d0 x0 <<<"$(outcomes)"
+  curl -s http://127.0.0.1:9203/metrics >"$OUT/score-$slug.metrics0"
   h2load -H 'content-type: application/grpc' -H 'te: trailers' -d "$OUT/request.bin" \
     --log-file "$OUT/score-$slug.tsv" "$@" "$SCORE_URL" >"$OUT/score-$slug.txt" 2>&1 \
     || { cat "$OUT/score-$slug.txt"; die "h2load failed"; }
   read -r s1 d1 x1 <<<"$(outcomes)"
-  local secs rps
+  curl -s http://127.0.0.1:9203/metrics >"$OUT/score-$slug.metrics1"
+  local secs rps hops
+  hops="$(python3 scripts/bench/hops.py "$OUT/score-$slug.metrics0" "$OUT/score-$slug.metrics1")"
   secs="$(awk '/^finished in/ { sub(/s,$/, "", $3); print $3 }' "$OUT/score-$slug.txt")"
   rps="$(awk '/^finished in/ { print $4 }' "$OUT/score-$slug.txt")"
   read -r n p50 p99 p999 max <<<"$(quantiles "$OUT/score-$slug.tsv")"
-  SCORE_ROWS+=("| Score, $label ($n requests, ${secs}s, $rps req/s achieved) | $p50 / $p99 / $p999 / $max ms | $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed |")
-  log "    $label: p50 $p50 p99 $p99 p99.9 $p999 ms; $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed"
+  SCORE_ROWS+=("| Score, $label ($n requests, ${secs}s, $rps req/s achieved) | $p50 / $p99 / $p999 / $max ms | $hops | $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed |")
+  log "    $label: p50 $p50 p99 $p99 p99.9 $p999 ms; server-side $hops; $((s1 - s0)) scored, $((d1 - d0)) degraded, $((x1 - x0)) shed"
 }
 run_score warm-up "warm-up" -n 2000 -c 4 -m 1
 SCORE_ROWS=()
@@ -346,8 +351,8 @@ log "$BREAKER_ROW"
   read -r n p50 p99 _ max <<<"$LAT"
   echo "| GetFeatureVector at $RPS req/s open loop, $CONNS connections ($n requests): p50 / p99 / max | $p50 / $p99 / $max ms |"
   echo
-  echo "| Score (release, feature fetch included) | p50 / p99 / p99.9 / max | outcomes on the server's counters |"
-  echo "|---|---|---|"
+  echo "| Score (release, feature fetch included) | client p50 / p99 / p99.9 / max | server-side p50/p99 ms: whole call · feature fetch · model (inference's histograms) | outcomes on the server's counters |"
+  echo "|---|---|---|---|"
   printf '%s\n' "${SCORE_ROWS[@]}"
   echo
   echo "| Score under overload (server.max_in_flight $MAX_IN_FLIGHT; vigil-bench load, one client thread) | p50 / p99 / p99.9 (ms) | answers |"
