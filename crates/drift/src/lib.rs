@@ -13,6 +13,9 @@
 //!   reproduced, and Vigil's, which differs where Evidently's is known to mislead — and the
 //!   dataset verdict over columns.
 //! - [`report`]: a whole report of many columns against a prepared reference, on all cores.
+//! - [`summary`]: mergeable window summaries (counts over bins fixed by the reference) and
+//!   a time window of them, updated per value and per slice instead of re-scanned; PSI, χ²
+//!   homogeneity, Jensen–Shannon and the missing-share test read them directly.
 
 pub mod binning;
 pub mod kolmogorov;
@@ -20,6 +23,7 @@ pub mod ks;
 pub mod measures;
 pub mod policy;
 pub mod report;
+pub mod summary;
 
 pub use policy::{ColumnDrift, ColumnError, DatasetDrift, Kind, Policy, Sample, StatTest};
 pub use report::{ColumnSpec, Reference, Report};
