@@ -463,7 +463,9 @@ fn apply<'b>(
             continue;
         }
         match d.decode::<ScoreEvent>("score event") {
-            Ok(e) if !e.shadow => {
+            // A degraded score used no history: it describes the fallback, not the model's
+            // live input, so it stays out of the window.
+            Ok(e) if !e.shadow && !e.degraded => {
                 if let Some(w) = w.as_mut() {
                     w.scores
                         .add(&e.model_version, &e.transaction_id, e.probability);

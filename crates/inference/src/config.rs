@@ -76,6 +76,10 @@ pub struct Settings {
     pub linger_ms: u64,
     /// Which scores carry reasons (top contributing features), and how many.
     pub reasons: model::ReasonPolicy,
+    /// Synchronous scores also go to `vigil.scores.v1` (source REQUEST), so the drift
+    /// monitor and audits see them; off the request path, through a queue of this many.
+    pub publish_request_scores: bool,
+    pub publish_queue: usize,
 }
 
 impl Default for Settings {
@@ -90,6 +94,8 @@ impl Default for Settings {
                 max: 3,
                 from: model::Decision::Review,
             },
+            publish_request_scores: true,
+            publish_queue: 10_000,
         }
     }
 }

@@ -17,6 +17,7 @@
 mod config;
 pub mod grpc;
 pub mod metrics;
+pub mod publish;
 pub mod scoring;
 pub mod slot;
 pub mod source;
@@ -89,7 +90,17 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         Duration::from_millis(f.breaker_max_open_ms),
         metrics::breaker_metrics(&ctx.metrics)?,
     );
-    let scorer = scoring::Scorer::new(Arc::new(source), slot.clone(), metrics, s.reasons);
+    let mut scorer =
+        scoring::Scorer::new(Arc::new(source), slot.clone(), metrics.clone(), s.reasons);
+    if s.publish_request_scores {
+        scorer = scorer.with_sink(Arc::new(publish::TopicSink::start(
+            bus::Producer::new(&cfg.kafka, "vigil-inference-requests")?,
+            s.publish_queue,
+            metrics,
+            &ctx.shutdown.tasks,
+            ctx.shutdown.stop_intake.clone(),
+        )));
+    }
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
         InferenceServiceServer::new(grpc::Grpc(scorer))

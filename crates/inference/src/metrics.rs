@@ -15,6 +15,8 @@ pub struct Metrics {
     pub(crate) swaps: IntCounter,
     pub(crate) load_failures: IntCounter,
     pub(crate) rejected_vectors: IntCounter,
+    pub(crate) request_scores_published: IntCounter,
+    pub(crate) request_scores_dropped: IntCounterVec,
 }
 
 impl Metrics {
@@ -67,7 +69,20 @@ impl Metrics {
         r.register(Box::new(degraded.clone()))?;
         r.register(Box::new(swaps.clone()))?;
         r.register(Box::new(load_failures.clone()))?;
+        let request_scores_published = IntCounter::new(
+            "inference_request_scores_published_total",
+            "Synchronous scores published to the scores topic",
+        )?;
+        let request_scores_dropped = IntCounterVec::new(
+            Opts::new(
+                "inference_request_scores_dropped_total",
+                "Synchronous scores not published: queue_full (the answer never waits), kafka (the send failed)",
+            ),
+            &["reason"],
+        )?;
         r.register(Box::new(rejected_vectors.clone()))?;
+        r.register(Box::new(request_scores_published.clone()))?;
+        r.register(Box::new(request_scores_dropped.clone()))?;
         Ok(Metrics {
             scores,
             stream_scores,
@@ -78,6 +93,8 @@ impl Metrics {
             swaps,
             load_failures,
             rejected_vectors,
+            request_scores_published,
+            request_scores_dropped,
         })
     }
 }

@@ -8,12 +8,13 @@
 //! endpoint) reuses the same rules.
 
 use crate::metrics::Metrics;
+use crate::publish::{NoSink, ScoreSink};
 use crate::slot::{Active, ModelSlot};
 use crate::source::FeatureSource;
 use domain::ValidationError;
 use domain::convert::transaction_from_proto;
 use model::{Decision, ReasonPolicy, Scored};
-use proto::v1::{Reason, ScoreResponse, Transaction};
+use proto::v1::{Reason, ScoreEvent, ScoreResponse, ScoreSource, Transaction};
 use std::sync::Arc;
 
 /// Why a transaction (or a batch) was not scored.
@@ -116,12 +117,14 @@ pub(crate) fn reasons_to_proto(s: &Scored) -> Vec<Reason> {
         .collect()
 }
 
-/// Scores transactions with the live model and vectors from a [`FeatureSource`].
+/// Scores transactions with the live model and vectors from a [`FeatureSource`], and
+/// records each score in a [`ScoreSink`] (the scores topic, in the service).
 pub struct Scorer<S> {
     source: Arc<S>,
     slot: ModelSlot,
     metrics: Metrics,
     reasons: ReasonPolicy,
+    sink: Arc<dyn ScoreSink>,
 }
 
 impl<S> std::fmt::Debug for Scorer<S> {
@@ -137,7 +140,14 @@ impl<S: FeatureSource> Scorer<S> {
             slot,
             metrics,
             reasons,
+            sink: Arc::new(NoSink),
         }
+    }
+
+    /// Records every score in `sink` (by default nothing is recorded).
+    pub fn with_sink(mut self, sink: Arc<dyn ScoreSink>) -> Self {
+        self.sink = sink;
+        self
     }
 
     /// Scores one wire transaction: validate → vector (or degraded fallback) → model. With
@@ -173,6 +183,7 @@ impl<S: FeatureSource> Scorer<S> {
             }
         };
         let model = self.metrics.model_seconds.start_timer();
+        let schema_hash = schema.clone();
         let scored = run_model(&active, schema, values, reasons).await;
         model.observe_duration();
         let scored = scored?;
@@ -181,6 +192,22 @@ impl<S: FeatureSource> Scorer<S> {
             .scores
             .with_label_values(&[decision.as_str_name()])
             .inc();
+        let reasons = reasons_to_proto(&scored);
+        self.sink.record(ScoreEvent {
+            transaction_id: txn.transaction_id.clone(),
+            user_id: txn.user_id.clone(),
+            model_id: active.reference.model_id.clone(),
+            model_version: active.reference.version.clone(),
+            probability: scored.probability,
+            decision: decision as i32,
+            reasons: reasons.clone(),
+            event_time: wire.event_time,
+            scored_at: Some(proto::time::from_unix_ms(service_runtime::clock::now_ms())),
+            schema_hash,
+            shadow: false,
+            source: ScoreSource::Request as i32,
+            degraded,
+        });
         timer.observe_duration();
         Ok(ScoreResponse {
             transaction_id: txn.transaction_id,
@@ -188,7 +215,7 @@ impl<S: FeatureSource> Scorer<S> {
             decision: decision as i32,
             model_id: active.reference.model_id.clone(),
             model_version: active.reference.version.clone(),
-            reasons: reasons_to_proto(&scored),
+            reasons,
             degraded,
         })
     }
@@ -322,6 +349,46 @@ pub(crate) mod tests {
         assert_eq!(r.decision, proto::v1::Decision::Block as i32);
         assert_eq!((r.model_version.as_str(), r.degraded), ("v7", false));
         assert_eq!(r.reasons[0].feature, "amount_log");
+    }
+
+    /// Collects what the core records.
+    #[derive(Default)]
+    struct Collect(std::sync::Mutex<Vec<ScoreEvent>>);
+
+    impl ScoreSink for Collect {
+        fn record(&self, event: ScoreEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    /// Every synchronous score is recorded as the answer says — source REQUEST, the
+    /// degraded flag, the vector's schema — and a refused transaction records nothing.
+    #[tokio::test]
+    async fn each_score_is_recorded_as_a_request_score_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut values = vec![0.0; features::FEATURES.len()];
+        values[0] = 10.0;
+        let sink = Arc::new(Collect::default());
+        let s = scorer(Fixed(Some(values)), dir.path()).with_sink(sink.clone());
+        let r = s.score(&txn("EUR"), false).await.unwrap();
+        assert!(s.score(&txn("EURO"), false).await.is_err());
+        let dir2 = tempfile::tempdir().unwrap();
+        let down = scorer(Fixed(None), dir2.path()).with_sink(sink.clone());
+        let d = down.score(&txn("EUR"), false).await.unwrap();
+        let events = sink.0.lock().unwrap();
+        assert_eq!(events.len(), 2, "the refused transaction records nothing");
+        let e = &events[0];
+        assert_eq!((e.transaction_id.as_str(), e.user_id.as_str()), ("t", "u"));
+        assert_eq!(
+            (e.model_version.as_str(), e.probability),
+            ("v7", r.probability)
+        );
+        assert_eq!(e.decision, r.decision);
+        assert_eq!(e.source, ScoreSource::Request as i32);
+        assert_eq!(e.schema_hash, features::schema_hash());
+        assert!(!e.degraded && !e.shadow && e.event_time.is_some() && e.scored_at.is_some());
+        assert_eq!(e.reasons.len(), r.reasons.len());
+        assert!(d.degraded && events[1].degraded);
     }
 
     #[tokio::test]

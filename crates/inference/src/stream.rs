@@ -95,6 +95,8 @@ impl StreamScorer {
                         scored_at,
                         schema_hash: vector.schema_hash,
                         shadow: false,
+                        source: proto::v1::ScoreSource::Stream as i32,
+                        degraded: false,
                     });
                     spans.push(span);
                 }

@@ -570,6 +570,34 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
         !r.degraded,
         "feature-service was up: the score must not be degraded"
     );
+    // The synchronous score is also on the scores topic, marked as a request's.
+    let probe_id = format!("{run}-t123456");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let event = loop {
+        let found = crate::faults::read_topic(&kafka, topics::SCORES, &format!("{run}-u"))
+            .await
+            .iter()
+            .filter_map(|d| d.decode::<v1::ScoreEvent>("score").ok())
+            .find(|e| e.transaction_id == probe_id);
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Score of {probe_id} never reached the scores topic"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(event.source, v1::ScoreSource::Request as i32, "{event:?}");
+    assert_eq!(
+        (
+            event.model_version.as_str(),
+            event.probability,
+            event.decision,
+            event.degraded
+        ),
+        (version.as_str(), r.probability, r.decision, false)
+    );
     let grpcurl = grpcurl().expect("grpcurl is installed by scripts/setup.sh");
     let addr = format!("127.0.0.1:{}", services[1].grpc_port);
     let list = std::process::Command::new(&grpcurl)

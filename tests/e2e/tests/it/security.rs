@@ -206,9 +206,14 @@ async fn a_secured_stack_scores_end_to_end_and_refuses_whoever_lacks_a_credentia
         .await
         .unwrap_err();
     // The handshake fails (rustls' CertificateRequired alert, or the closed connection when
-    // the client's TLS 1.3 handshake completed first): tonic reports a transport error.
+    // the client's TLS 1.3 handshake completed first): tonic reports a transport error —
+    // UNKNOWN "transport error", or CANCELLED when hyper saw the connection close under the
+    // request (2 of 8 runs here), its source still the transport's error.
+    let from_transport =
+        std::error::Error::source(&refused).is_some_and(|e| e.is::<tonic::transport::Error>());
     assert!(
-        refused.code() == tonic::Code::Unknown && refused.message().contains("transport error"),
+        (refused.code() == tonic::Code::Unknown && refused.message().contains("transport error"))
+            || (refused.code() == tonic::Code::Cancelled && from_transport),
         "{refused:?}"
     );
     // Plaintext to a TLS port: nothing either.
