@@ -30,13 +30,15 @@ impl ScoreSink for NoSink {
 /// Queues scores for [`publish_loop`].
 #[derive(Debug, Clone)]
 pub struct TopicSink {
-    tx: mpsc::Sender<ScoreEvent>,
+    tx: mpsc::Sender<(ScoreEvent, tracing::Span)>,
     metrics: Metrics,
 }
 
 impl ScoreSink for TopicSink {
+    /// Queues the event with the current span (the request's, which continues the client's
+    /// trace), so that the record carries that trace on.
     fn record(&self, event: ScoreEvent) {
-        if self.tx.try_send(event).is_err() {
+        if self.tx.try_send((event, tracing::Span::current())).is_err() {
             self.metrics
                 .request_scores_dropped
                 .with_label_values(&["queue_full"])
@@ -66,7 +68,7 @@ impl TopicSink {
 
 async fn publish_loop(
     producer: Producer,
-    mut rx: mpsc::Receiver<ScoreEvent>,
+    mut rx: mpsc::Receiver<(ScoreEvent, tracing::Span)>,
     metrics: Metrics,
     stop: CancellationToken,
 ) {
@@ -90,15 +92,19 @@ async fn publish_loop(
     }
 }
 
-async fn send(producer: &Producer, batch: &mut Vec<ScoreEvent>, metrics: &Metrics) {
+async fn send(
+    producer: &Producer,
+    batch: &mut Vec<(ScoreEvent, tracing::Span)>,
+    metrics: &Metrics,
+) {
     if batch.is_empty() {
         return;
     }
     let n = batch.len() as u64;
     match producer
-        .send_all(
+        .send_all_traced(
             topics::SCORES,
-            batch.iter().map(|e| (e.user_id.as_str(), e)),
+            batch.iter().map(|(e, span)| (e.user_id.as_str(), e, span)),
         )
         .await
     {

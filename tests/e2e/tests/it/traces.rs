@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use proto::v1;
+use proto::v1::inference_service_client::InferenceServiceClient;
 use proto::v1::ingest_service_client::IngestServiceClient;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -157,6 +158,56 @@ async fn one_transactions_trace_spans_ingest_feature_service_inference_and_drift
             Instant::now() < deadline,
             "the trace reached only {services:?}; traces seen: {}",
             collector.0.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A synchronous Score under a second client trace: inference's server span continues
+    // it, and the score record it publishes carries it to the drift-monitor.
+    // Unique to this run: the topics keep earlier runs' records, which new consumer groups
+    // read again, so a fixed id could be found on a record this run never published.
+    let trace2: Vec<u8> = (u128::from(now_ms().unsigned_abs()) << 32 | 0xa5a5)
+        .to_be_bytes()
+        .to_vec();
+    let hex2: String = trace2.iter().map(|b| format!("{b:02x}")).collect();
+    let mut request = tonic::Request::new(v1::ScoreRequest {
+        transaction: Some(crate::faults::transaction(
+            &run,
+            "t1",
+            "u0",
+            now_ms() - 1_000,
+        )),
+        explain: false,
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{hex2}-0102030405060709-01").parse().unwrap(),
+    );
+    let mut inference = InferenceServiceClient::connect(services[1].endpoint())
+        .await
+        .unwrap();
+    inference.score(request).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let spans = collector
+            .0
+            .lock()
+            .unwrap()
+            .get(&trace2)
+            .cloned()
+            .unwrap_or_default();
+        if spans.contains(&("inference".into(), "grpc.request".into()))
+            && spans.contains(&("drift-monitor".into(), "consume".into()))
+        {
+            eprintln!(
+                "traces: the Score's trace, {} spans: {spans:?}",
+                spans.len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Score's trace reached only {spans:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
