@@ -254,21 +254,27 @@ async fn current_report(
     let window = window.clone();
     let t = *t;
     tokio::task::spawn_blocking(move || {
-        let guard = window.lock().ok()?;
-        let w = guard.as_ref()?;
-        let report = w.scores.report(&t);
-        let tests = w.features.tests(s.policy, s.dataset_share, s.min_count);
-        let wire = to_proto(
-            &report,
-            &w.features.report(),
-            tests.as_ref(),
-            w.features.len(),
-        );
+        // The lock is held only to copy the window out: the consumers wait on it, the tests
+        // (sorting every column) run after it is released.
+        let (report, psi, snapshot, n) = {
+            let guard = window.lock().ok()?;
+            let w = guard.as_ref()?;
+            (
+                w.scores.report(&t),
+                w.features.report(),
+                w.features.snapshot(s.min_count),
+                w.features.len(),
+            )
+        };
+        let tests = snapshot.map(|snap| snap.tests(s.policy, s.dataset_share));
+        let wire = to_proto(&report, &psi, tests.as_ref(), n);
         Some((report, wire))
     })
     .await
-    .ok()
-    .flatten()
+    .unwrap_or_else(|error| {
+        tracing::error!(%error, "the drift report task failed");
+        None
+    })
 }
 
 #[tonic::async_trait]
@@ -329,7 +335,11 @@ async fn follow_alias(
                                         _ => drift::Kind::Numeric,
                                     })
                                     .collect();
-                                features = features.with_sample(&m.feature_names, &kinds, &rows);
+                                if let Err(error) =
+                                    features.set_sample(&m.feature_names, &kinds, &rows)
+                                {
+                                    tracing::error!(%error, version = %target.version, "the reference sample does not fit the manifest: features get PSI only, no tests");
+                                }
                             }
                             Ok(None) => {
                                 tracing::warn!(version = %target.version, "the artifact has no reference sample: features get PSI only, no tests")

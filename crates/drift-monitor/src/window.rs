@@ -164,7 +164,16 @@ pub struct FeatureWindow {
     vectors: Distinct<Vec<f64>>,
     /// The artifact's reference sample, one prepared column per feature in vector order,
     /// when the artifact has one.
-    sample: Option<drift::Reference>,
+    sample: Option<std::sync::Arc<drift::Reference>>,
+}
+
+/// What a feature report needs from a window, taken under the window's lock so that the
+/// tests themselves run without it ([`FeatureWindow::snapshot`]).
+#[derive(Debug)]
+pub struct FeatureSnapshot {
+    reference: std::sync::Arc<drift::Reference>,
+    /// One column of live values per feature, or why none are tested.
+    current: Result<Vec<Vec<f64>>, String>,
 }
 
 impl FeatureWindow {
@@ -191,16 +200,21 @@ impl FeatureWindow {
     }
 
     /// Adds the artifact's reference sample: row-major rows of `kinds.len()` features in
-    /// vector order, named `feature_names`. Prepared (sorted) once, here.
-    pub fn with_sample(
-        mut self,
+    /// vector order, named `feature_names`. Prepared (sorted) once, here. Refused when the
+    /// names, kinds and rows do not line up.
+    pub fn set_sample(
+        &mut self,
         feature_names: &[String],
         kinds: &[drift::Kind],
         rows: &[f64],
-    ) -> FeatureWindow {
+    ) -> Result<(), String> {
         let width = kinds.len();
-        if width == 0 || feature_names.len() != width {
-            return self;
+        if width == 0 || feature_names.len() != width || !rows.len().is_multiple_of(width) {
+            return Err(format!(
+                "a reference sample of {} values does not fit {} feature names and {width} kinds",
+                rows.len(),
+                feature_names.len()
+            ));
         }
         let columns: Vec<Vec<f64>> = (0..width)
             .map(|j| rows.chunks_exact(width).map(|r| r[j]).collect())
@@ -213,43 +227,62 @@ impl FeatureWindow {
                 kind,
             })
             .collect();
-        self.sample = Some(drift::Reference::new(specs, &columns));
-        self
+        self.sample = Some(std::sync::Arc::new(drift::Reference::new(specs, &columns)));
+        Ok(())
     }
 
-    /// Every feature's test by `policy` over the window, or `None` without a reference
-    /// sample. With fewer than `min_count` live vectors no feature is tested (each says
-    /// so), since a verdict on a handful of values is noise.
+    /// The window's live values as columns, with its reference sample; `None` without a
+    /// sample. With fewer than `min_count` live vectors no feature will be tested (each
+    /// says so), since a verdict on a handful of values is noise.
+    pub fn snapshot(&self, min_count: usize) -> Option<FeatureSnapshot> {
+        let reference = self.sample.clone()?;
+        let current = if self.vectors.len() < min_count {
+            Err(format!(
+                "{} live vectors, fewer than drift.min_count = {min_count}",
+                self.vectors.len()
+            ))
+        } else {
+            Ok((0..reference.columns().count())
+                .map(|j| {
+                    self.vectors
+                        .values()
+                        .map(|v| v.get(j).copied().unwrap_or(f64::NAN))
+                        .collect()
+                })
+                .collect())
+        };
+        Some(FeatureSnapshot { reference, current })
+    }
+
+    /// Every feature's test by `policy` over the window ([`FeatureSnapshot::tests`] on a
+    /// [`Self::snapshot`]).
     pub fn tests(
         &self,
         policy: drift::Policy,
         dataset_share: f64,
         min_count: usize,
     ) -> Option<FeatureTests> {
-        let reference = self.sample.as_ref()?;
-        let names: Vec<String> = reference.columns().map(|c| c.name.clone()).collect();
-        if self.vectors.len() < min_count {
-            let why = format!(
-                "{} live vectors, fewer than drift.min_count = {min_count}",
-                self.vectors.len()
-            );
-            return Some(FeatureTests {
-                policy,
-                dataset_share,
-                features: names.into_iter().map(|n| (n, Err(why.clone()))).collect(),
-                dataset: drift::policy::dataset_drift([], dataset_share),
-            });
-        }
-        let current: Vec<Vec<f64>> = (0..names.len())
-            .map(|j| {
-                self.vectors
-                    .values()
-                    .map(|v| v.get(j).copied().unwrap_or(f64::NAN))
-                    .collect()
-            })
-            .collect();
-        let report = reference.report(&current, policy, dataset_share);
-        Some(FeatureTests {
+        Some(self.snapshot(min_count)?.tests(policy, dataset_share))
+    }
+}
+
+impl FeatureSnapshot {
+    /// Every feature's test by `policy`, and the dataset verdict at `dataset_share`.
+    pub fn tests(&self, policy: drift::Policy, dataset_share: f64) -> FeatureTests {
+        let names = self.reference.columns().map(|c| c.name.clone());
+        let current = match &self.current {
+            Ok(current) => current,
+            Err(why) => {
+                return FeatureTests {
+                    policy,
+                    dataset_share,
+                    features: names.map(|n| (n, Err(why.clone()))).collect(),
+                    dataset: drift::policy::dataset_drift([], dataset_share),
+                };
+            }
+        };
+        let report = self.reference.report(current, policy, dataset_share);
+        FeatureTests {
             policy,
             dataset_share,
             features: report
@@ -258,9 +291,11 @@ impl FeatureWindow {
                 .map(|(n, r)| (n, r.map_err(|e| e.to_string())))
                 .collect(),
             dataset: report.dataset,
-        })
+        }
     }
+}
 
+impl FeatureWindow {
     /// Adds a vector; ignores other schemas and ids already in the window. Returns whether it
     /// was added.
     pub fn add(&mut self, schema_hash: &str, transaction_id: &str, values: Vec<f64>) -> bool {
@@ -333,7 +368,9 @@ mod tests {
         let row = |i: usize, shift: f64| vec![(i % 997) as f64 / 10.0 + shift, (i % 3) as f64];
         let sample: Vec<f64> = (0..3000).flat_map(|i| row(i, 0.0)).collect();
         let fresh = || {
-            FeatureWindow::new("h".into(), &names, &[], 2000).with_sample(&names, &kinds, &sample)
+            let mut w = FeatureWindow::new("h".into(), &names, &[], 2000);
+            w.set_sample(&names, &kinds, &sample).unwrap();
+            w
         };
         let mut w = fresh();
         for i in 0..50 {
@@ -364,6 +401,12 @@ mod tests {
         assert!(t.features[0].1.as_ref().unwrap().drifted);
         assert_eq!(t.dataset.drifted_columns, 1);
         assert!(t.dataset.drifted, "1 of 2 is the 0.5 share");
+        // A sample that is not whole rows is refused, not truncated.
+        assert!(
+            FeatureWindow::new("h".into(), &names, &[], 10)
+                .set_sample(&names, &kinds, &sample[..5])
+                .is_err()
+        );
         // Without a sample there are no tests (an artifact from before samples were kept).
         let w = FeatureWindow::new("h".into(), &names, &[], 10);
         assert!(w.tests(drift::Policy::Vigil, 0.5, 1).is_none());

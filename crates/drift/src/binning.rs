@@ -64,49 +64,58 @@ pub fn histogram_sorted(values: &[f64], edges: &[f64]) -> Vec<u64> {
     counts
 }
 
-/// Counts of each distinct value of two **sorted** samples, aligned over the union of their
-/// values (in ascending order).
-pub fn value_counts_sorted(a: &[f64], b: &[f64]) -> (Vec<u64>, Vec<u64>) {
-    let (mut ca, mut cb) = (Vec::new(), Vec::new());
+/// One distinct value of two pooled **sorted** samples, with how many values of each lie
+/// below it and at or below it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Step {
+    pub value: f64,
+    pub a_below: usize,
+    pub a_upto: usize,
+    pub b_below: usize,
+    pub b_upto: usize,
+}
+
+/// The distinct values of two **sorted** samples, ascending: the one merge walk behind the
+/// KS statistic, the Wasserstein integral and the per-value counts (O(n₁ + n₂)).
+pub(crate) fn pooled_steps<'s>(a: &'s [f64], b: &'s [f64]) -> impl Iterator<Item = Step> + 's {
     let (mut i, mut j) = (0usize, 0usize);
-    while i < a.len() || j < b.len() {
-        let v = match (a.get(i), b.get(j)) {
+    std::iter::from_fn(move || {
+        let value = match (a.get(i), b.get(j)) {
             (Some(&x), Some(&y)) => x.min(y),
             (Some(&x), None) => x,
             (None, Some(&y)) => y,
-            (None, None) => unreachable!(),
+            (None, None) => return None,
         };
-        let (si, sj) = (i, j);
-        while i < a.len() && a[i] == v {
+        let (a_below, b_below) = (i, j);
+        while i < a.len() && a[i] <= value {
             i += 1;
         }
-        while j < b.len() && b[j] == v {
+        while j < b.len() && b[j] <= value {
             j += 1;
         }
-        ca.push((i - si) as u64);
-        cb.push((j - sj) as u64);
-    }
-    (ca, cb)
+        Some(Step {
+            value,
+            a_below,
+            a_upto: i,
+            b_below,
+            b_upto: j,
+        })
+    })
+}
+
+/// Counts of each distinct value of two **sorted** samples, aligned over the union of their
+/// values (in ascending order).
+pub fn value_counts_sorted(a: &[f64], b: &[f64]) -> (Vec<u64>, Vec<u64>) {
+    pooled_steps(a, b)
+        .map(|s| ((s.a_upto - s.a_below) as u64, (s.b_upto - s.b_below) as u64))
+        .unzip()
 }
 
 /// The number of distinct values in the union of two **sorted** samples, counted up to
 /// `limit` (a policy only asks whether there are more than 2 or 5: stopping there keeps
-/// the question O(limit) on continuous columns).
+/// the question short on continuous columns).
 pub fn distinct_union_sorted(a: &[f64], b: &[f64], limit: usize) -> usize {
-    let (mut i, mut j, mut distinct) = (0usize, 0usize, 0usize);
-    while (i < a.len() || j < b.len()) && distinct < limit {
-        let v = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => unreachable!(),
-        };
-        // Ties are runs in sorted data: skip each run by binary search, not one by one.
-        i += a[i..].partition_point(|&x| x <= v);
-        j += b[j..].partition_point(|&y| y <= v);
-        distinct += 1;
-    }
-    distinct
+    pooled_steps(a, b).take(limit).count()
 }
 
 /// Distinct values in one **sorted** sample.
@@ -143,28 +152,35 @@ pub fn fill_empty_evidently(shares: &mut [f64]) {
 
 /// Interior edges at the reference's i/bins quantiles (the inverted-CDF rule: the smallest
 /// value with at least i/bins of the sample at or below it), repeated quantiles merged; the
-/// bins are (−∞, e₁], (e₁, e₂], …, (eₖ, +∞). Vigil's binning for PSI.
+/// bins are (−∞, e₁], (e₁, e₂], …, (eₖ, +∞) ([`right_closed_bin`]). Vigil's binning for PSI,
+/// and the manifest's feature profiles (`model::profile`) are built with it.
 pub fn quantile_edges_sorted(reference: &[f64], bins: usize) -> Vec<f64> {
     let n = reference.len();
+    let bins = bins.max(1);
     let mut edges: Vec<f64> = Vec::with_capacity(bins);
     if n == 0 {
         return edges;
     }
-    for i in 1..bins.max(1) {
+    for i in 1..bins {
         let rank = (i * n).div_ceil(bins).max(1);
         let v = reference[rank - 1];
-        if edges.last() != Some(&v) && v < reference[n - 1] {
+        if edges.last().is_none_or(|&last| last < v) {
             edges.push(v);
         }
     }
     edges
 }
 
-/// Counts of **sorted** `values` in the right-closed bins of [`quantile_edges_sorted`].
+/// The bin of `value` among (−∞, e₁], (e₁, e₂], …, (eₖ, +∞).
+pub fn right_closed_bin(edges: &[f64], value: f64) -> usize {
+    edges.partition_point(|&e| e < value)
+}
+
+/// Counts of `values` in the right-closed bins of [`quantile_edges_sorted`].
 pub fn quantile_counts_sorted(values: &[f64], edges: &[f64]) -> Vec<u64> {
     let mut counts = vec![0u64; edges.len() + 1];
     for &v in values {
-        counts[edges.partition_point(|&e| e < v)] += 1;
+        counts[right_closed_bin(edges, v)] += 1;
     }
     counts
 }
@@ -211,7 +227,9 @@ mod tests {
             vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0]
         );
         assert_eq!(quantile_counts_sorted(&r, &e), vec![10; 10]);
+        // A constant sample: one edge at its value, its values all in the first bin.
         let tied = vec![1.0; 50];
-        assert!(quantile_edges_sorted(&tied, 10).is_empty());
+        assert_eq!(quantile_edges_sorted(&tied, 10), vec![1.0]);
+        assert_eq!(quantile_counts_sorted(&tied, &[1.0]), vec![50, 0]);
     }
 }

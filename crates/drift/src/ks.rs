@@ -57,22 +57,9 @@ pub fn ks_2samp_sorted(a: &[f64], b: &[f64]) -> Option<KsResult> {
 /// ties in the maximum resolve identically).
 fn statistic_sorted(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
     let (mut max_diff, mut min_diff) = (f64::NEG_INFINITY, f64::INFINITY);
-    while i < a.len() || j < b.len() {
-        let v = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => unreachable!(),
-        };
-        while i < a.len() && a[i] <= v {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= v {
-            j += 1;
-        }
-        let diff = i as f64 / n1 - j as f64 / n2;
+    for s in crate::binning::pooled_steps(a, b) {
+        let diff = s.a_upto as f64 / n1 - s.b_upto as f64 / n2;
         max_diff = max_diff.max(diff);
         min_diff = min_diff.min(diff);
     }

@@ -107,27 +107,14 @@ pub fn z_proportions(x1: f64, n1: f64, x2: f64, n2: f64) -> Option<TestResult> {
 /// two **sorted** samples: ∫ |F₁ − F₂|, exactly (scipy's `wasserstein_distance(u, v)`).
 pub fn wasserstein_sorted(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0usize, 0usize);
     let mut total = 0.0;
     let mut last: Option<f64> = None;
-    while i < a.len() || j < b.len() {
-        let v = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => x.min(y),
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
-            (None, None) => unreachable!(),
-        };
+    for s in crate::binning::pooled_steps(a, b) {
         if let Some(prev) = last {
-            // F₁ and F₂ are constant on [prev, v): their values after `prev`.
-            total += (i as f64 / n1 - j as f64 / n2).abs() * (v - prev);
+            // F₁ and F₂ are constant on [prev, v): their values just below v.
+            total += (s.a_below as f64 / n1 - s.b_below as f64 / n2).abs() * (s.value - prev);
         }
-        while i < a.len() && a[i] <= v {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= v {
-            j += 1;
-        }
-        last = Some(v);
+        last = Some(s.value);
     }
     total
 }
@@ -164,6 +151,25 @@ pub fn psi(reference: &[f64], current: &[f64]) -> f64 {
         .iter()
         .zip(current)
         .map(|(&r, &c)| (r - c) * (r / c).ln())
+        .sum()
+}
+
+/// The share an empty bin counts as in [`psi_floored`] (a common PSI convention: avoids
+/// ln 0 without moving non-empty bins).
+pub const PSI_FLOOR: f64 = 1e-4;
+
+/// PSI with every share floored at [`PSI_FLOOR`]: the one formula behind Vigil's PSI —
+/// the score PSI and feature-profile PSI of `model`, [`crate::StatTest::PsiReferenceDeciles`]
+/// and window summaries.
+pub fn psi_floored(reference: &[f64], current: &[f64]) -> f64 {
+    debug_assert_eq!(reference.len(), current.len(), "psi of misaligned bins");
+    reference
+        .iter()
+        .zip(current)
+        .map(|(&r, &c)| {
+            let (r, c) = (r.max(PSI_FLOOR), c.max(PSI_FLOOR));
+            (r - c) * (r / c).ln()
+        })
         .sum()
 }
 

@@ -32,8 +32,8 @@
 use crate::binning;
 use crate::ks::ks_2samp_sorted;
 use crate::measures::{
-    chi_square, chi_square_homogeneity, jensen_shannon, psi, std_population, wasserstein_sorted,
-    z_proportions,
+    chi_square, chi_square_homogeneity, jensen_shannon, psi, psi_floored, std_population,
+    wasserstein_sorted, z_proportions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -201,10 +201,10 @@ impl StatTest {
                     }
                     Kind::Categorical => binning::value_counts_sorted(r, c),
                 };
-                let floor = |v: Vec<f64>| v.into_iter().map(|s| s.max(1e-4)).collect::<Vec<_>>();
-                let rp = floor(binning::shares(&rp, r.len()));
-                let cp = floor(binning::shares(&cp, c.len()));
-                Some(psi(&rp, &cp))
+                Some(psi_floored(
+                    &binning::shares(&rp, r.len()),
+                    &binning::shares(&cp, c.len()),
+                ))
             }
         }
     }

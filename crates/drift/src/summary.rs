@@ -6,7 +6,9 @@
 //! so those are computed from a summary exactly as from the values binned the same way. The
 //! rank tests (KS, Wasserstein) need the values themselves and stay with [`crate::Sample`].
 
-use crate::measures::{TestResult, chi_square_homogeneity, jensen_shannon, psi, z_proportions};
+use crate::measures::{
+    TestResult, chi_square_homogeneity, jensen_shannon, psi_floored, z_proportions,
+};
 use std::collections::VecDeque;
 
 /// The bins of a summary: right-closed numeric bins (−∞, e₁], (e₁, e₂], …, (eₖ, +∞) over
@@ -34,7 +36,7 @@ impl Bins {
     /// The bin of a finite value.
     fn index(&self, v: f64) -> usize {
         match self {
-            Bins::Numeric { edges } => edges.partition_point(|&e| e < v),
+            Bins::Numeric { edges } => crate::binning::right_closed_bin(edges, v),
             Bins::Categorical { codes } => {
                 codes.iter().position(|&c| c == v).unwrap_or(codes.len())
             }
@@ -138,9 +140,8 @@ impl Summary {
     /// reference's deciles.
     pub fn psi(&self, reference: &Summary) -> Result<Option<f64>, BinsDiffer> {
         self.same_bins(reference)?;
-        let floor = |v: Vec<f64>| v.into_iter().map(|s| s.max(1e-4)).collect::<Vec<_>>();
         Ok(match (reference.shares(), self.shares()) {
-            (Some(r), Some(c)) => Some(psi(&floor(r), &floor(c))),
+            (Some(r), Some(c)) => Some(psi_floored(&r, &c)),
             _ => None,
         })
     }

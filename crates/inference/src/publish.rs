@@ -19,14 +19,6 @@ pub trait ScoreSink: Send + Sync + 'static {
     fn record(&self, event: ScoreEvent);
 }
 
-/// Records nothing (`inference.publish_request_scores = false`, and unit tests).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSink;
-
-impl ScoreSink for NoSink {
-    fn record(&self, _: ScoreEvent) {}
-}
-
 /// Queues scores for [`publish_loop`].
 #[derive(Debug, Clone)]
 pub struct TopicSink {

@@ -8,7 +8,7 @@
 //! endpoint) reuses the same rules.
 
 use crate::metrics::Metrics;
-use crate::publish::{NoSink, ScoreSink};
+use crate::publish::ScoreSink;
 use crate::slot::{Active, ModelSlot};
 use crate::source::FeatureSource;
 use domain::ValidationError;
@@ -124,7 +124,8 @@ pub struct Scorer<S> {
     slot: ModelSlot,
     metrics: Metrics,
     reasons: ReasonPolicy,
-    sink: Arc<dyn ScoreSink>,
+    /// `None`: scores are not recorded, and no event is built.
+    sink: Option<Arc<dyn ScoreSink>>,
 }
 
 impl<S> std::fmt::Debug for Scorer<S> {
@@ -140,13 +141,13 @@ impl<S: FeatureSource> Scorer<S> {
             slot,
             metrics,
             reasons,
-            sink: Arc::new(NoSink),
+            sink: None,
         }
     }
 
     /// Records every score in `sink` (by default nothing is recorded).
     pub fn with_sink(mut self, sink: Arc<dyn ScoreSink>) -> Self {
-        self.sink = sink;
+        self.sink = Some(sink);
         self
     }
 
@@ -183,7 +184,8 @@ impl<S: FeatureSource> Scorer<S> {
             }
         };
         let model = self.metrics.model_seconds.start_timer();
-        let schema_hash = schema.clone();
+        // Only a recorded score needs the schema after the model has it.
+        let schema_hash = self.sink.as_ref().map(|_| schema.clone());
         let scored = run_model(&active, schema, values, reasons).await;
         model.observe_duration();
         let scored = scored?;
@@ -193,21 +195,23 @@ impl<S: FeatureSource> Scorer<S> {
             .with_label_values(&[decision.as_str_name()])
             .inc();
         let reasons = reasons_to_proto(&scored);
-        self.sink.record(ScoreEvent {
-            transaction_id: txn.transaction_id.clone(),
-            user_id: txn.user_id.clone(),
-            model_id: active.reference.model_id.clone(),
-            model_version: active.reference.version.clone(),
-            probability: scored.probability,
-            decision: decision as i32,
-            reasons: reasons.clone(),
-            event_time: wire.event_time,
-            scored_at: Some(proto::time::from_unix_ms(service_runtime::clock::now_ms())),
-            schema_hash,
-            shadow: false,
-            source: ScoreSource::Request as i32,
-            degraded,
-        });
+        if let Some(sink) = &self.sink {
+            sink.record(ScoreEvent {
+                transaction_id: txn.transaction_id.clone(),
+                user_id: txn.user_id.clone(),
+                model_id: active.reference.model_id.clone(),
+                model_version: active.reference.version.clone(),
+                probability: scored.probability,
+                decision: decision as i32,
+                reasons: reasons.clone(),
+                event_time: wire.event_time,
+                scored_at: Some(proto::time::from_unix_ms(service_runtime::clock::now_ms())),
+                schema_hash: schema_hash.unwrap_or_default(),
+                shadow: false,
+                source: ScoreSource::Request as i32,
+                degraded,
+            });
+        }
         timer.observe_duration();
         Ok(ScoreResponse {
             transaction_id: txn.transaction_id,

@@ -65,9 +65,9 @@ impl ReferenceProfile {
     }
 }
 
-/// Index of the bin (−∞, e₁], (e₁, e₂], …, (eₖ, +∞) holding `value`.
+/// Index of the bin (−∞, e₁], (e₁, e₂], …, (eₖ, +∞) holding `value` (`drift`'s rule).
 fn numeric_bin(edges: &[f64], value: f64) -> usize {
-    edges.partition_point(|&e| e < value)
+    drift::binning::right_closed_bin(edges, value)
 }
 
 impl FeatureProfile {
@@ -80,19 +80,9 @@ impl FeatureProfile {
     /// allow. Repeated quantiles give a single edge, so a feature with few distinct values
     /// has fewer bins. Infinite values count in the end bins but never become edges.
     pub fn numeric(values: &[f64], bins: usize) -> FeatureProfile {
-        let bins = bins.max(1);
         let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         finite.sort_unstable_by(f64::total_cmp);
-        let mut edges: Vec<f64> = Vec::new();
-        if !finite.is_empty() {
-            for i in 1..bins {
-                let rank = (i * finite.len()).div_ceil(bins); // 1-based, >= 1
-                let q = finite[rank - 1];
-                if edges.last().is_none_or(|&last| last < q) {
-                    edges.push(q);
-                }
-            }
-        }
+        let edges = drift::binning::quantile_edges_sorted(&finite, bins);
         let mut counts = vec![0usize; edges.len() + 1];
         let mut missing = 0usize;
         for &v in values {

@@ -14,9 +14,6 @@ pub struct Histogram {
     pub counts: Vec<u64>,
 }
 
-/// Smoothing for empty bins (a common PSI convention: avoids ln(0)).
-const EPSILON: f64 = 1e-4;
-
 impl Histogram {
     /// `bins` equal-width bins over [0, 1].
     pub fn uniform(bins: usize) -> Histogram {
@@ -94,18 +91,11 @@ pub fn psi(expected: &Histogram, actual: &Histogram) -> Option<f64> {
     ))
 }
 
-/// PSI of two aligned vectors of bin proportions (each summing to 1), empty bins smoothed
-/// to [`EPSILON`]. The one formula behind [`psi`] and the feature profiles' PSI.
+/// PSI of two aligned vectors of bin proportions (each summing to 1), empty bins floored at
+/// [`drift::measures::PSI_FLOOR`]: `drift`'s one formula, used by [`psi`] and the feature
+/// profiles' PSI.
 pub(crate) fn psi_fractions(expected: &[f64], actual: &[f64]) -> f64 {
-    debug_assert_eq!(expected.len(), actual.len(), "psi of misaligned bins");
-    expected
-        .iter()
-        .zip(actual)
-        .map(|(&e, &a)| {
-            let (e, a) = (e.max(EPSILON), a.max(EPSILON));
-            (a - e) * (a / e).ln()
-        })
-        .sum()
+    drift::measures::psi_floored(expected, actual)
 }
 
 #[cfg(test)]
