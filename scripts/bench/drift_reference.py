@@ -8,7 +8,7 @@ doubles, and so that there are ties) with what scipy's ks_2samp, chisquare,
 wasserstein_distance and spatial.distance.jensenshannon return on them, and five Evidently
 scenarios (no drift, mean shift, scale change, category shift, NaN increase), each with a
 small (500-row) and a large (2 000-row) reference, with Evidently's own choice of test,
-score and verdict per column. `bench` writes the benchmark's data as raw little-endian
+score and verdict per column, and its PSI. `bench` writes the benchmark's data as raw little-endian
 f64 files and times Evidently's DataDriftTable on it.
 
 Needs scipy, numpy, pandas<3 and evidently (scripts/bench-drift.sh installs them in a venv).
@@ -124,10 +124,13 @@ def evidently_column(kind, ref, cur):
     ct = ColumnType.Numerical if kind == "num" else ColumnType.Categorical
     r = pd.Series(ref).replace([-np.inf, np.inf], np.nan).dropna()
     c = pd.Series(cur).replace([-np.inf, np.inf], np.nan).dropna()
+    from evidently.legacy.calculations.stattests.psi import psi_stat_test
+
     test = get_stattest(r, c, ct, None)
     result = test(r, c, ct, None)
+    psi = psi_stat_test(r, c, ct, None)  # never a default, so asked for by name
     return {"test": test.name, "score": float(result.drift_score), "drifted": bool(result.drifted),
-            "threshold": float(result.actual_threshold)}
+            "threshold": float(result.actual_threshold), "psi": float(psi.drift_score)}
 
 
 def scenario_cases(rng):

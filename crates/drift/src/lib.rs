@@ -6,7 +6,7 @@
 //!   [`ks`], the two-sample Kolmogorov–Smirnov test with exact and large-sample p-values
 //!   ([`kolmogorov`] holds the distribution). Each equals scipy's function of the same name
 //!   on the same data; `tests/it/scipy.rs` checks this against values scipy computed
-//!   (`scripts/bench/drift_reference.py` regenerates them).
+//!   (`scripts/bench/drift_reference.py` regenerates them), and Evidently's PSI on its scenarios.
 //! - [`binning`]: samples into aligned bin shares (Evidently's Sturges bins, the reference's
 //!   deciles, per-value counts).
 //! - [`policy`]: which test judges a column at which threshold — Evidently's default,

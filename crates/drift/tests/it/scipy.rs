@@ -163,6 +163,13 @@ fn the_evidently_policy_chooses_scores_and_decides_like_evidently() {
             assert_eq!(d.threshold, f(&e["threshold"]), "{name}/{col}");
             assert_eq!(d.drifted, e["drifted"].as_bool().unwrap(), "{name}/{col}");
             tests_seen.insert(evidently_name(d.test));
+            // Evidently's PSI (its binning, its zero fill), asked for by name.
+            let psi = StatTest::PsiPooledBins.score(kind, &r, &cur).unwrap();
+            assert!(
+                close(psi, f(&e["psi"]), 1e-9),
+                "{name}/{col}: PSI {psi} against Evidently's {}",
+                e["psi"]
+            );
             verdicts.push(d);
         }
         let dataset = drift::policy::dataset_drift(&verdicts, drift::policy::DEFAULT_DATASET_SHARE);
