@@ -228,7 +228,11 @@ impl KafkaConfig {
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", client_id)
             .set("allow.auto.create.topics", "false")
-            .set("socket.keepalive.enable", "true");
+            .set("socket.keepalive.enable", "true")
+            // librdkafka leaves Nagle on by default: a produce request or a fetch written
+            // while the previous segment is unacknowledged waits for the peer's delayed ACK.
+            // `linger.ms` already does the batching, so Nagle only adds latency.
+            .set("socket.nagle.disable", "true");
         if self.tansu_compat {
             // tansu listens on IPv4 loopback; skip the IPv6 attempt on "localhost".
             c.set("broker.address.family", "v4");

@@ -371,6 +371,9 @@ impl OnlineStore {
         let timeout = Duration::from_millis(cfg.timeout_ms);
         let client = Builder::from_config(config)
             .with_connection_config(|c| {
+                // fred leaves TCP_NODELAY unset (Nagle on): concurrent commands written while
+                // the first reply is unacknowledged would wait for Redis' delayed ACK.
+                c.tcp.nodelay = Some(true);
                 c.connection_timeout = timeout;
                 c.internal_command_timeout = timeout;
             })

@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -271,6 +272,13 @@ pub async fn serve(
             registry,
             readiness,
         });
+    // Scrapes and probes are small writes; without TCP_NODELAY a response can wait for the
+    // client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "admin connection: could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await

@@ -174,6 +174,11 @@ impl Service {
         }
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the service is running").id()
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(format!("{}.log", self.name))
     }

@@ -3,5 +3,6 @@ mod faults;
 mod parity;
 mod pipeline;
 mod security;
+mod sockets;
 mod store;
 mod traces;
