@@ -80,6 +80,11 @@ pub struct Settings {
     /// monitor and audits see them; off the request path, through a queue of this many.
     pub publish_request_scores: bool,
     pub publish_queue: usize,
+    /// Registry alias of a model scored beside the served one (shadow): every request and
+    /// stream vector is scored by both, only the served model answers, and the shadow's
+    /// scores go to `vigil.scores.v1` flagged `shadow`. Unset: no shadow. Removing the alias
+    /// stops shadowing.
+    pub shadow_alias: Option<String>,
 }
 
 impl Default for Settings {
@@ -96,6 +101,7 @@ impl Default for Settings {
             },
             publish_request_scores: true,
             publish_queue: 10_000,
+            shadow_alias: None,
         }
     }
 }
@@ -129,6 +135,12 @@ impl ServiceConfig for Config {
             return Err(ConfigError::invalid(
                 "inference.model_alias",
                 "must not be empty",
+            ));
+        }
+        if self.inference.shadow_alias.as_deref() == Some(self.inference.model_alias.as_str()) {
+            return Err(ConfigError::invalid(
+                "inference.shadow_alias",
+                "must differ from inference.model_alias",
             ));
         }
         if self.inference.batch_max == 0 {

@@ -55,17 +55,30 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     let s = &cfg.inference;
     let registry = registry::Registry::open_existing(cfg.registry.path.clone());
     let slot = slot::watch_alias(
-        registry,
+        registry.clone(),
         s.model_alias.clone(),
         Duration::from_millis(s.poll_interval_ms),
+        slot::WhenUnset::Keep,
         &metrics,
         &ctx.shutdown.tasks,
         ctx.shutdown.stop_intake.clone(),
     );
+    let shadow = s.shadow_alias.as_ref().map(|alias| {
+        slot::watch_alias(
+            registry.clone(),
+            alias.clone(),
+            Duration::from_millis(s.poll_interval_ms),
+            slot::WhenUnset::Clear,
+            &metrics,
+            &ctx.shutdown.tasks,
+            ctx.shutdown.stop_intake.clone(),
+        )
+    });
     let stream = stream::StreamScorer {
         consumer: bus::Consumer::new(&cfg.kafka, &s.consumer_group, &[topics::FEATURES])?,
         producer: bus::Producer::new(&cfg.kafka, "vigil-inference")?,
         slot: slot.clone(),
+        shadow: shadow.clone(),
         metrics: metrics.clone(),
         batch_max: s.batch_max,
         linger: Duration::from_millis(s.linger_ms),
@@ -92,6 +105,9 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     );
     let mut scorer =
         scoring::Scorer::new(Arc::new(source), slot.clone(), metrics.clone(), s.reasons);
+    if let Some(shadow) = shadow {
+        scorer = scorer.with_shadow(shadow);
+    }
     if s.publish_request_scores {
         scorer = scorer.with_sink(Arc::new(publish::TopicSink::start(
             bus::Producer::new(&cfg.kafka, "vigil-inference-requests")?,

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub(crate) rejected_vectors: IntCounter,
     pub(crate) request_scores_published: IntCounter,
     pub(crate) request_scores_dropped: IntCounterVec,
+    /// Shadow scores recorded (by source: request, stream).
+    pub(crate) shadow_scores: IntCounterVec,
+    /// Vectors the shadow model refused (another feature schema): no shadow score for them.
+    pub(crate) shadow_refused: IntCounter,
 }
 
 impl Metrics {
@@ -83,6 +87,19 @@ impl Metrics {
         r.register(Box::new(rejected_vectors.clone()))?;
         r.register(Box::new(request_scores_published.clone()))?;
         r.register(Box::new(request_scores_dropped.clone()))?;
+        let shadow_scores = IntCounterVec::new(
+            Opts::new(
+                "inference_shadow_scores_total",
+                "Scores of the shadow model recorded on the scores topic (never answered)",
+            ),
+            &["source"],
+        )?;
+        let shadow_refused = IntCounter::new(
+            "inference_shadow_refused_total",
+            "Vectors the shadow model refused (another feature schema)",
+        )?;
+        r.register(Box::new(shadow_scores.clone()))?;
+        r.register(Box::new(shadow_refused.clone()))?;
         Ok(Metrics {
             scores,
             stream_scores,
@@ -95,6 +112,8 @@ impl Metrics {
             rejected_vectors,
             request_scores_published,
             request_scores_dropped,
+            shadow_scores,
+            shadow_refused,
         })
     }
 }

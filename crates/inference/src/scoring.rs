@@ -98,6 +98,41 @@ async fn run_model(
     Ok(explained?)
 }
 
+/// The `shadow` model's score of the vector `served` was computed from, as an event flagged
+/// `shadow` (a copy of `served` with the shadow's version, probability and decision, no
+/// reasons). `None`, counted, when the shadow refuses the vector (another feature schema).
+/// Scoring costs microseconds and takes no reasons, so it runs inline.
+pub(crate) fn shadow_event(
+    shadow: &Active,
+    served: &ScoreEvent,
+    values: &[f64],
+    metrics: &Metrics,
+    source: &str,
+) -> Option<ScoreEvent> {
+    match shadow
+        .model
+        .score(&served.schema_hash, values, ReasonPolicy::NONE)
+    {
+        Ok(s) => {
+            metrics.shadow_scores.with_label_values(&[source]).inc();
+            Some(ScoreEvent {
+                model_id: shadow.reference.model_id.clone(),
+                model_version: shadow.reference.version.clone(),
+                probability: s.probability,
+                decision: decision_to_proto(s.decision) as i32,
+                reasons: Vec::new(),
+                shadow: true,
+                ..served.clone()
+            })
+        }
+        Err(error) => {
+            metrics.shadow_refused.inc();
+            tracing::debug!(%error, version = %shadow.reference.version, "shadow refused the vector");
+            None
+        }
+    }
+}
+
 /// Maps a domain decision to the wire enum (the only place this mapping exists).
 pub fn decision_to_proto(d: Decision) -> proto::v1::Decision {
     match d {
@@ -126,6 +161,9 @@ pub struct Scorer<S> {
     reasons: ReasonPolicy,
     /// `None`: scores are not recorded, and no event is built.
     sink: Option<Arc<dyn ScoreSink>>,
+    /// A model scored beside the served one when scores are recorded (its scores are only
+    /// recorded, flagged `shadow`).
+    shadow: Option<ModelSlot>,
 }
 
 impl<S> std::fmt::Debug for Scorer<S> {
@@ -142,7 +180,14 @@ impl<S: FeatureSource> Scorer<S> {
             metrics,
             reasons,
             sink: None,
+            shadow: None,
         }
+    }
+
+    /// Scores every recorded request with the model in `shadow` too.
+    pub fn with_shadow(mut self, shadow: ModelSlot) -> Self {
+        self.shadow = Some(shadow);
+        self
     }
 
     /// Records every score in `sink` (by default nothing is recorded).
@@ -184,8 +229,12 @@ impl<S: FeatureSource> Scorer<S> {
             }
         };
         let model = self.metrics.model_seconds.start_timer();
-        // Only a recorded score needs the schema after the model has it.
+        // Only a recorded score needs the schema (and a shadow the values) after the model.
         let schema_hash = self.sink.as_ref().map(|_| schema.clone());
+        let shadow = match (&self.sink, &self.shadow) {
+            (Some(_), Some(slot)) => slot.shadow_of(&active).map(|s| (s, values.clone())),
+            _ => None,
+        };
         let scored = run_model(&active, schema, values, reasons).await;
         model.observe_duration();
         let scored = scored?;
@@ -196,7 +245,7 @@ impl<S: FeatureSource> Scorer<S> {
             .inc();
         let reasons = reasons_to_proto(&scored);
         if let Some(sink) = &self.sink {
-            sink.record(ScoreEvent {
+            let event = ScoreEvent {
                 transaction_id: txn.transaction_id.clone(),
                 user_id: txn.user_id.clone(),
                 model_id: active.reference.model_id.clone(),
@@ -210,7 +259,14 @@ impl<S: FeatureSource> Scorer<S> {
                 shadow: false,
                 source: ScoreSource::Request as i32,
                 degraded,
+            };
+            let shadowed = shadow.and_then(|(model, values)| {
+                shadow_event(&model, &event, &values, &self.metrics, "request")
             });
+            sink.record(event);
+            if let Some(e) = shadowed {
+                sink.record(e);
+            }
         }
         timer.observe_duration();
         Ok(ScoreResponse {
@@ -284,12 +340,24 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn scorer(source: Fixed, dir: &std::path::Path) -> Scorer<Fixed> {
+        let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+        let reasons = ReasonPolicy {
+            max: 1,
+            from: Decision::Review,
+        };
+        let active = model_at(dir, "v7", -5.0, features::schema_hash());
+        Scorer::new(Arc::new(source), ModelSlot::fixed(active), metrics, reasons)
+    }
+
+    /// A logistic model over the feature schema `schema` in which only the first feature
+    /// (amount_log) matters: weight 1 on the raw value, then `intercept`.
+    fn model_at(dir: &std::path::Path, version: &str, intercept: f64, schema: &str) -> Active {
         let n = features::FEATURES.len();
         let manifest = Manifest {
             model_id: "m".into(),
-            version: "v7".into(),
+            version: version.into(),
             feature_set_version: features::FEATURE_SET_VERSION.into(),
-            schema_hash: features::schema_hash().into(),
+            schema_hash: schema.into(),
             feature_names: features::FEATURES
                 .iter()
                 .map(|f| f.name.to_owned())
@@ -300,29 +368,22 @@ pub(crate) mod tests {
             },
             ..Manifest::default()
         };
-        // Only the first feature (amount_log) matters: weight 1 on the raw value.
         let mut weights = vec![0.0; n];
         weights[0] = 1.0;
         let m = LogisticModel {
             means: vec![0.0; n],
             scales: vec![1.0; n],
             weights,
-            intercept: -5.0,
+            intercept,
         };
         model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m)).unwrap();
-        let active = Active {
+        Active {
             reference: registry::ModelRef {
                 model_id: "m".into(),
-                version: "v7".into(),
+                version: version.into(),
             },
             model: model::LoadedModel::load(dir).unwrap(),
-        };
-        let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
-        let reasons = ReasonPolicy {
-            max: 1,
-            from: Decision::Review,
-        };
-        Scorer::new(Arc::new(source), ModelSlot::fixed(active), metrics, reasons)
+        }
     }
 
     pub(crate) fn txn(currency: &str) -> Transaction {
@@ -363,6 +424,80 @@ pub(crate) mod tests {
         fn record(&self, event: ScoreEvent) {
             self.0.lock().unwrap().push(event);
         }
+    }
+
+    /// With a shadow loaded, the served model answers and both scores are recorded: the
+    /// shadow's flagged, with its own version and probability and no reasons. A shadow that
+    /// refuses the vector is counted and changes nothing else; without a sink no shadow score
+    /// is computed at all.
+    #[tokio::test]
+    async fn a_shadow_is_scored_beside_the_served_model_and_only_recorded() {
+        let (dir, shadow_dir, other_dir) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let mut values = vec![0.0; features::FEATURES.len()];
+        values[0] = 10.0;
+        let sink = Arc::new(Collect::default());
+        let shadow = ModelSlot::fixed(model_at(
+            shadow_dir.path(),
+            "v8",
+            -3.0,
+            features::schema_hash(),
+        ));
+        let s = scorer(Fixed(Some(values.clone())), dir.path())
+            .with_shadow(shadow.clone())
+            .with_sink(sink.clone());
+        let r = s.score(&txn("EUR"), false).await.unwrap();
+        assert_eq!(r.model_version, "v7", "the served model answers");
+        assert!((r.probability - model::linear::sigmoid(5.0)).abs() < 1e-12);
+        {
+            let events = sink.0.lock().unwrap();
+            assert_eq!(events.len(), 2);
+            let (served, shadowed) = (&events[0], &events[1]);
+            assert_eq!(
+                (served.model_version.as_str(), served.shadow),
+                ("v7", false)
+            );
+            assert_eq!(
+                (shadowed.model_version.as_str(), shadowed.shadow),
+                ("v8", true)
+            );
+            assert!((shadowed.probability - model::linear::sigmoid(7.0)).abs() < 1e-12);
+            assert_eq!(shadowed.transaction_id, served.transaction_id);
+            assert_eq!(shadowed.source, ScoreSource::Request as i32);
+            assert!(shadowed.reasons.is_empty() && !served.reasons.is_empty());
+        }
+        assert_eq!(
+            s.metrics
+                .shadow_scores
+                .with_label_values(&["request"])
+                .get(),
+            1
+        );
+
+        // A shadow of another feature schema: refused and counted, the answer unchanged.
+        let other = ModelSlot::fixed(model_at(other_dir.path(), "v9", -3.0, "another-schema"));
+        let sink2 = Arc::new(Collect::default());
+        let s2 = scorer(Fixed(Some(values.clone())), dir.path())
+            .with_shadow(other)
+            .with_sink(sink2.clone());
+        let r2 = s2.score(&txn("EUR"), false).await.unwrap();
+        assert_eq!(r2.probability, r.probability);
+        assert_eq!(sink2.0.lock().unwrap().len(), 1);
+        assert_eq!(s2.metrics.shadow_refused.get(), 1);
+
+        // No sink: nothing recorded, so the shadow is not scored.
+        let s3 = scorer(Fixed(Some(values)), dir.path()).with_shadow(shadow);
+        s3.score(&txn("EUR"), false).await.unwrap();
+        assert_eq!(
+            s3.metrics
+                .shadow_scores
+                .with_label_values(&["request"])
+                .get(),
+            0
+        );
     }
 
     /// Every synchronous score is recorded as the answer says — source REQUEST, the

@@ -42,6 +42,12 @@ impl ModelSlot {
         self.rx.borrow().clone()
     }
 
+    /// The model to shadow `serving` with: this slot's, when one is loaded and it is another
+    /// version (a shadow of the served version would only duplicate its scores).
+    pub fn shadow_of(&self, serving: &Active) -> Option<Arc<Active>> {
+        self.current().filter(|s| s.reference != serving.reference)
+    }
+
     /// Waits until a model is loaded (or `stop`); false if stopped first.
     pub async fn wait_loaded(&mut self, stop: &CancellationToken) -> bool {
         tokio::select! {
@@ -61,6 +67,15 @@ struct Failed {
     backoff: Duration,
 }
 
+/// What the watcher does when its alias is removed (demoted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnset {
+    /// Keep the last model (the served model: an answer beats no answer).
+    Keep,
+    /// Drop it (a shadow: nothing is to be evaluated any more).
+    Clear,
+}
+
 /// Starts the alias watcher as a tracked task; returns the read side.
 ///
 /// A version that fails to load (a checksum mismatch, an unreadable file) leaves the current
@@ -71,6 +86,7 @@ pub fn watch_alias(
     registry: Registry,
     alias: String,
     every: Duration,
+    when_unset: WhenUnset,
     metrics: &Metrics,
     tasks: &tokio_util::task::TaskTracker,
     stop: CancellationToken,
@@ -106,6 +122,11 @@ pub fn watch_alias(
                             Err(error) => tracing::error!(%error, "model load task failed"),
                         }
                     }
+                }
+                Ok(None) if current.is_some() && when_unset == WhenUnset::Clear => {
+                    tracing::info!(alias, previous = ?current.map(|c| c.version), "alias removed; model dropped");
+                    failed = None;
+                    let _ = tx.send(None);
                 }
                 Ok(_) => failed = None,
                 Err(error) => tracing::warn!(%error, alias, "cannot resolve alias"),
@@ -160,7 +181,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let reg = Registry::open(root.path()).unwrap();
         let v1 = reg.register("fraud", 1, write).unwrap();
-        reg.set_alias("production", &v1, 1).unwrap();
+        reg.set_alias("production", &v1, "test", 1).unwrap();
         let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
         let (tasks, stop) = (
             tokio_util::task::TaskTracker::new(),
@@ -170,6 +191,7 @@ mod tests {
             reg.clone(),
             "production".into(),
             Duration::from_millis(10),
+            WhenUnset::Keep,
             &metrics,
             &tasks,
             stop.clone(),
@@ -185,7 +207,7 @@ mod tests {
             .unwrap()
             .replace("0.9", "0.1");
         std::fs::write(&manifest, edited).unwrap();
-        reg.set_alias("production", &v2, 2).unwrap();
+        reg.set_alias("production", &v2, "test", 2).unwrap();
         eventually("two failed loads", || metrics.load_failures.get() >= 2).await;
         assert_eq!(
             version().as_deref(),
@@ -197,6 +219,55 @@ mod tests {
         std::fs::write(&manifest, original).unwrap();
         eventually("v2", || version().as_deref() == Some("v2")).await;
         assert_eq!(metrics.swaps.get(), 2);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_removed_alias_drops_a_shadow_but_the_served_model_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let reg = Registry::open(root.path()).unwrap();
+        let v1 = reg.register("fraud", 1, write).unwrap();
+        let v2 = reg.register("fraud", 2, write).unwrap();
+        reg.set_alias("production", &v1, "test", 1).unwrap();
+        reg.set_alias("candidate", &v2, "test", 1).unwrap();
+        let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+        let (tasks, stop) = (
+            tokio_util::task::TaskTracker::new(),
+            CancellationToken::new(),
+        );
+        let watch = |alias: &str, when_unset| {
+            watch_alias(
+                reg.clone(),
+                alias.into(),
+                Duration::from_millis(10),
+                when_unset,
+                &metrics,
+                &tasks,
+                stop.clone(),
+            )
+        };
+        let serving = watch("production", WhenUnset::Keep);
+        let shadow = watch("candidate", WhenUnset::Clear);
+        eventually("both loaded", || {
+            serving.current().is_some() && shadow.current().is_some()
+        })
+        .await;
+        let served = serving.current().unwrap();
+        assert_eq!(shadow.shadow_of(&served).unwrap().reference, v2);
+        reg.remove_alias("candidate", "rejected by the gate", 2)
+            .unwrap();
+        reg.remove_alias("production", "incident", 2).unwrap();
+        eventually("the shadow dropped", || shadow.current().is_none()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            serving.current().map(|a| a.reference.clone()),
+            Some(v1.clone()),
+            "the served model is kept"
+        );
+        // A shadow of the served version itself is no shadow.
+        reg.set_alias("candidate", &v1, "test", 3).unwrap();
+        eventually("v1 as candidate", || shadow.current().is_some()).await;
+        assert!(shadow.shadow_of(&served).is_none());
         stop.cancel();
     }
 }

@@ -5,7 +5,7 @@
 //! Offsets are committed after the scores are acknowledged (at-least-once, never lost).
 
 use crate::metrics::Metrics;
-use crate::scoring::{decision_to_proto, reasons_to_proto};
+use crate::scoring::{decision_to_proto, reasons_to_proto, shadow_event};
 use crate::slot::ModelSlot;
 use bus::{Consumer, Delivery, Producer, topics};
 use proto::v1::{FeatureVector, ScoreEvent};
@@ -19,6 +19,8 @@ pub(crate) struct StreamScorer {
     pub(crate) consumer: Consumer,
     pub(crate) producer: Producer,
     pub(crate) slot: ModelSlot,
+    /// A model scored beside the served one; its scores are published flagged `shadow`.
+    pub(crate) shadow: Option<ModelSlot>,
     pub(crate) metrics: Metrics,
     pub(crate) batch_max: usize,
     pub(crate) linger: Duration,
@@ -58,6 +60,7 @@ impl StreamScorer {
         let Some(active) = self.slot.current() else {
             return Ok(());
         };
+        let shadow = self.shadow.as_ref().and_then(|s| s.shadow_of(&active));
         let scored_at = Some(proto::time::from_unix_ms(now_ms()));
         let mut events = Vec::with_capacity(batch.len());
         let mut spans = Vec::with_capacity(batch.len());
@@ -83,7 +86,7 @@ impl StreamScorer {
                         .stream_scores
                         .with_label_values(&[decision.as_str_name()])
                         .inc();
-                    events.push(ScoreEvent {
+                    let event = ScoreEvent {
                         transaction_id: vector.transaction_id,
                         user_id: vector.user_id,
                         model_id: active.reference.model_id.clone(),
@@ -97,7 +100,15 @@ impl StreamScorer {
                         shadow: false,
                         source: proto::v1::ScoreSource::Stream as i32,
                         degraded: false,
+                    };
+                    let shadowed = shadow.as_ref().and_then(|s| {
+                        shadow_event(s, &event, &vector.values, &self.metrics, "stream")
                     });
+                    events.push(event);
+                    if let Some(e) = shadowed {
+                        events.push(e);
+                        spans.push(span.clone());
+                    }
                     spans.push(span);
                 }
                 Err(error) => {

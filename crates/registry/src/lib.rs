@@ -52,7 +52,42 @@ pub enum HistoryEvent {
         alias: String,
         model: ModelRef,
         previous: Option<ModelRef>,
+        /// Why it moved (the gate's verdict, an operator's words); empty in older histories.
+        #[serde(default)]
+        reason: String,
+        /// A promotion, or a roll-back to the alias's previous target.
+        #[serde(default)]
+        action: AliasAction,
     },
+    /// An alias was removed (a demotion: nothing serves under that stage any more).
+    AliasRemoved {
+        at_ms: i64,
+        alias: String,
+        previous: ModelRef,
+        reason: String,
+    },
+}
+
+/// How an alias came to point where it points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AliasAction {
+    /// Pointed at a chosen version (a promotion, or the first assignment).
+    #[default]
+    Set,
+    /// Moved back to the target it had before its current one.
+    Rollback,
+}
+
+impl HistoryEvent {
+    /// When the event happened (ms since the epoch).
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            HistoryEvent::Registered { at_ms, .. }
+            | HistoryEvent::AliasMoved { at_ms, .. }
+            | HistoryEvent::AliasRemoved { at_ms, .. } => *at_ms,
+        }
+    }
 }
 
 /// Errors of the registry.
@@ -74,6 +109,12 @@ pub enum RegistryError {
     UnknownVersion { model_id: String, version: String },
     #[error("invalid name {0:?}: use 1 to 64 letters, digits, '-', '_' and '.'")]
     InvalidName(String),
+    #[error("alias {0:?} is not set")]
+    NoAlias(String),
+    #[error("alias {alias:?} has no earlier target to roll back to")]
+    NothingToRollBackTo { alias: String },
+    #[error("a reason is required to move alias {0:?} (at most {MAX_REASON_LEN} characters)")]
+    Reason(String),
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -87,6 +128,16 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
 
 /// The longest model id, version or alias name.
 pub const MAX_NAME_LEN: usize = 64;
+
+/// The longest reason an alias move records.
+pub const MAX_REASON_LEN: usize = 1_000;
+
+fn check_reason(alias: &str, reason: &str) -> Result<(), RegistryError> {
+    if reason.trim().is_empty() || reason.chars().count() > MAX_REASON_LEN {
+        return Err(RegistryError::Reason(alias.chars().take(32).collect()));
+    }
+    Ok(())
+}
 
 /// Checks a model id, version or alias name (it becomes a file or directory name): 1 to
 /// [`MAX_NAME_LEN`] letters, digits, `-`, `_` and `.`, and not `.` or `..`. The error quotes
@@ -109,19 +160,46 @@ pub fn check_name(name: &str) -> Result<(), RegistryError> {
 /// The file a version claim's writer keeps locked (removed before the version is published).
 const WRITER_FILE: &str = ".writer";
 
-/// A claimed, not yet published version: its directory and the writer's lock.
-struct Claim {
+/// A reserved, not yet published version ([`Registry::reserve_version`]): write the artifact
+/// into [`Reservation::dir`], then hand it to [`Registry::publish`]. Its number is held by a
+/// lock on a `.writer` file for as long as the value lives; dropped unpublished (a failed
+/// training), its directory is removed and the number is free again.
+#[derive(Debug)]
+pub struct Reservation {
     model: ModelRef,
     dir: PathBuf,
-    _writer: std::fs::File,
+    writer: Option<std::fs::File>,
 }
 
-impl Claim {
-    /// Moves the finished directory to its final name (the lock goes when `self` drops).
-    fn publish(&self, final_dir: &Path) -> Result<(), RegistryError> {
+impl Reservation {
+    /// The version this reservation will publish.
+    pub fn model(&self) -> &ModelRef {
+        &self.model
+    }
+
+    /// The directory to write the artifact into (a temporary name until published).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Moves the finished directory to its final name and releases the lock.
+    fn publish(mut self, final_dir: &Path) -> Result<ModelRef, RegistryError> {
         let writer = self.dir.join(WRITER_FILE);
         std::fs::remove_file(&writer).map_err(io(&writer))?;
-        std::fs::rename(&self.dir, final_dir).map_err(io(final_dir))
+        std::fs::rename(&self.dir, final_dir).map_err(io(final_dir))?;
+        self.writer = None;
+        Ok(self.model.clone())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.writer.is_some()
+            && let Err(e) = std::fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove an unpublished version");
+        }
     }
 }
 
@@ -178,8 +256,47 @@ impl Registry {
         Ok(numbers.into_iter().map(|n| format!("v{n}")).collect())
     }
 
-    /// Registers a new version of `model_id`: `write` fills a fresh directory (it receives the
-    /// directory and the version string), which is then published atomically.
+    /// Reserves the next version of `model_id`: write its artifact into the reservation's
+    /// directory (training may take minutes; no registry lock is held meanwhile), then
+    /// [`Registry::publish`] it.
+    pub fn reserve_version(&self, model_id: &str) -> Result<Reservation, RegistryError> {
+        check_name(model_id)?;
+        self.claim_version(model_id)
+    }
+
+    /// Verifies the artifact in `reservation` (every file against the manifest's checksums, the
+    /// model loads) and publishes it under its version atomically: a registry never holds an
+    /// unloadable version. On error nothing is published and the reservation's directory goes.
+    pub fn publish(
+        &self,
+        reservation: Reservation,
+        now_ms: i64,
+    ) -> Result<ModelRef, RegistryError> {
+        let loaded = LoadedModel::load(reservation.dir())?;
+        let manifest = loaded.manifest();
+        if manifest.model_id != reservation.model().model_id
+            || manifest.version != reservation.model().version
+        {
+            return Err(RegistryError::Model(ModelError::Invalid(format!(
+                "the artifact says {} {}, the reservation is {} {}",
+                manifest.model_id,
+                manifest.version,
+                reservation.model().model_id,
+                reservation.model().version
+            ))));
+        }
+        let final_dir = self.version_dir(reservation.model());
+        let model = reservation.publish(&final_dir)?;
+        self.append_history(&HistoryEvent::Registered {
+            at_ms: now_ms,
+            model: model.clone(),
+        })?;
+        Ok(model)
+    }
+
+    /// [`Registry::reserve_version`], `write` into the directory (it receives the directory and
+    /// the version string), then [`Registry::publish`]: the short form for artifacts made in
+    /// one step (tests, imports).
     pub fn register<E>(
         &self,
         model_id: &str,
@@ -189,24 +306,26 @@ impl Registry {
     where
         E: From<RegistryError>,
     {
-        check_name(model_id)?;
-        let claim = self.claim_version(model_id)?;
-        let model = claim.model.clone();
-        let published = write(&claim.dir, &model.version).and_then(|()| {
-            // Verify before publishing: a registry never holds an unloadable version.
-            LoadedModel::load(&claim.dir).map_err(RegistryError::from)?;
-            claim.publish(&self.version_dir(&model)).map_err(E::from)
-        });
-        if let Err(e) = published {
-            // Nothing of a failed version stays behind (its number is reused).
-            let _ = std::fs::remove_dir_all(&claim.dir);
-            return Err(e);
+        let reservation = self.reserve_version(model_id)?;
+        write(reservation.dir(), &reservation.model().version)?;
+        Ok(self.publish(reservation, now_ms)?)
+    }
+
+    /// Every model id with at least one published version, sorted.
+    pub fn models(&self) -> Result<Vec<String>, RegistryError> {
+        let dir = self.root.join("models");
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if check_name(&name).is_ok() && !self.versions(&name)?.is_empty() {
+                ids.push(name);
+            }
         }
-        self.append_history(&HistoryEvent::Registered {
-            at_ms: now_ms,
-            model: model.clone(),
-        })?;
-        Ok(model)
+        ids.sort();
+        Ok(ids)
     }
 
     /// Runs `f` holding the registry-wide lock `<root>/.lock` (released when the file closes,
@@ -225,7 +344,7 @@ impl Registry {
 
     /// Claims the next version number of `model_id`: a fresh `.tmp-v<N>` directory whose
     /// `.writer` file stays locked for as long as the claim lives.
-    fn claim_version(&self, model_id: &str) -> Result<Claim, RegistryError> {
+    fn claim_version(&self, model_id: &str) -> Result<Reservation, RegistryError> {
         self.locked(|| {
             let parent = self.root.join("models").join(model_id);
             std::fs::create_dir_all(&parent).map_err(io(&parent))?;
@@ -258,13 +377,13 @@ impl Registry {
             let writer_path = dir.join(WRITER_FILE);
             let writer = std::fs::File::create(&writer_path).map_err(io(&writer_path))?;
             writer.lock().map_err(io(&writer_path))?;
-            Ok(Claim {
+            Ok(Reservation {
                 model: ModelRef {
                     model_id: model_id.to_owned(),
                     version,
                 },
                 dir,
-                _writer: writer,
+                writer: Some(writer),
             })
         })
     }
@@ -291,48 +410,136 @@ impl Registry {
         Ok(self.aliases()?.remove(alias))
     }
 
-    /// Points `alias` at `model` (which must exist); returns the previous target.
+    /// Points `alias` at `model` (which must exist), recording `reason`; returns the previous
+    /// target.
     pub fn set_alias(
         &self,
         alias: &str,
         model: &ModelRef,
+        reason: &str,
         now_ms: i64,
     ) -> Result<Option<ModelRef>, RegistryError> {
         check_name(alias)?;
-        check_name(&model.model_id)?;
-        check_name(&model.version)?;
-        if !self
-            .version_dir(model)
-            .join(model::artifact::MANIFEST_FILE)
-            .exists()
-        {
-            return Err(RegistryError::UnknownVersion {
-                model_id: model.model_id.clone(),
-                version: model.version.clone(),
-            });
-        }
+        check_reason(alias, reason)?;
+        self.check_exists(model)?;
         self.locked(|| {
             let mut aliases = self.aliases()?;
             let previous = aliases.insert(alias.to_owned(), model.clone());
-            let path = self.aliases_path();
-            let tmp = self.root.join(".aliases.json.tmp");
-            let bytes =
-                serde_json::to_vec_pretty(&aliases).map_err(|source| RegistryError::Corrupt {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-            let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(&bytes).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            self.write_aliases(&aliases)?;
             self.append_history(&HistoryEvent::AliasMoved {
                 at_ms: now_ms,
                 alias: alias.to_owned(),
                 model: model.clone(),
                 previous: previous.clone(),
+                reason: reason.to_owned(),
+                action: AliasAction::Set,
             })?;
             Ok(previous)
         })
+    }
+
+    /// Moves `alias` back to the target it had before its current one, recording `reason`;
+    /// returns the new target. Roll-backs undo promotions in order: after v1 → v2 → v3, two
+    /// roll-backs lead to v2, then v1 (a roll-back is not itself undone by the next one).
+    pub fn rollback(
+        &self,
+        alias: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<ModelRef, RegistryError> {
+        check_name(alias)?;
+        check_reason(alias, reason)?;
+        self.locked(|| {
+            let mut aliases = self.aliases()?;
+            let current = aliases
+                .get(alias)
+                .cloned()
+                .ok_or_else(|| RegistryError::NoAlias(alias.to_owned()))?;
+            let target = rollback_target(&self.history()?, alias).ok_or_else(|| {
+                RegistryError::NothingToRollBackTo {
+                    alias: alias.to_owned(),
+                }
+            })?;
+            self.check_exists(&target)?;
+            aliases.insert(alias.to_owned(), target.clone());
+            self.write_aliases(&aliases)?;
+            self.append_history(&HistoryEvent::AliasMoved {
+                at_ms: now_ms,
+                alias: alias.to_owned(),
+                model: target.clone(),
+                previous: Some(current),
+                reason: reason.to_owned(),
+                action: AliasAction::Rollback,
+            })?;
+            Ok(target)
+        })
+    }
+
+    /// Removes `alias` (a demotion), recording `reason`; returns what it pointed at.
+    pub fn remove_alias(
+        &self,
+        alias: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<ModelRef, RegistryError> {
+        check_name(alias)?;
+        check_reason(alias, reason)?;
+        self.locked(|| {
+            let mut aliases = self.aliases()?;
+            let previous = aliases
+                .remove(alias)
+                .ok_or_else(|| RegistryError::NoAlias(alias.to_owned()))?;
+            self.write_aliases(&aliases)?;
+            self.append_history(&HistoryEvent::AliasRemoved {
+                at_ms: now_ms,
+                alias: alias.to_owned(),
+                previous: previous.clone(),
+                reason: reason.to_owned(),
+            })?;
+            Ok(previous)
+        })
+    }
+
+    /// The aliases pointing at `model` (its stages, as a view over the aliases).
+    pub fn aliases_of(&self, model: &ModelRef) -> Result<Vec<String>, RegistryError> {
+        Ok(self
+            .aliases()?
+            .into_iter()
+            .filter(|(_, m)| m == model)
+            .map(|(a, _)| a)
+            .collect())
+    }
+
+    fn check_exists(&self, model: &ModelRef) -> Result<(), RegistryError> {
+        check_name(&model.model_id)?;
+        check_name(&model.version)?;
+        if self
+            .version_dir(model)
+            .join(model::artifact::MANIFEST_FILE)
+            .exists()
+        {
+            Ok(())
+        } else {
+            Err(RegistryError::UnknownVersion {
+                model_id: model.model_id.clone(),
+                version: model.version.clone(),
+            })
+        }
+    }
+
+    /// Replaces `aliases.json` atomically (write, sync, rename). Call holding the lock.
+    fn write_aliases(&self, aliases: &BTreeMap<String, ModelRef>) -> Result<(), RegistryError> {
+        let path = self.aliases_path();
+        let tmp = self.root.join(".aliases.json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(aliases).map_err(|source| RegistryError::Corrupt {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))
     }
 
     /// Loads and verifies a version.
@@ -382,6 +589,35 @@ impl Registry {
             })
             .collect()
     }
+}
+
+/// Where a roll-back of `alias` leads, replaying its history as a stack: a move pushes its
+/// target, a roll-back pops, a removal empties it. The answer is the entry under the top.
+fn rollback_target(history: &[HistoryEvent], alias: &str) -> Option<ModelRef> {
+    let mut stack: Vec<&ModelRef> = Vec::new();
+    for event in history {
+        match event {
+            HistoryEvent::AliasMoved {
+                alias: a,
+                model,
+                action,
+                ..
+            } if a == alias => match action {
+                AliasAction::Set => {
+                    if stack.last() != Some(&model) {
+                        stack.push(model);
+                    }
+                }
+                AliasAction::Rollback => {
+                    stack.pop();
+                }
+            },
+            HistoryEvent::AliasRemoved { alias: a, .. } if a == alias => stack.clear(),
+            _ => {}
+        }
+    }
+    let n = stack.len();
+    (n >= 2).then(|| stack[n - 2].clone())
 }
 
 #[cfg(test)]

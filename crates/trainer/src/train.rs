@@ -1,7 +1,7 @@
 //! One training job: a generic training set → `learn::pipeline` → an artifact with its
 //! report in the registry, and the promotion gate.
 
-use learn::pipeline::{TrainConfig, Trained};
+use learn::pipeline::TrainConfig;
 use model::ModelFile;
 use registry::{ModelRef, Registry};
 use std::collections::BTreeMap;
@@ -114,59 +114,45 @@ pub fn train_set(
         },
         None => None,
     };
-    let mut trained: Option<Trained> = None;
-    let mut report_path = String::new();
-    let model = registry.register(
-        &config.model_id,
+    let reservation = registry.reserve_version(&config.model_id)?;
+    let (dir, version) = (reservation.dir(), reservation.model().version.as_str());
+    tracing::info!(
+        version,
+        "[2/4] training (CV, LightGBM, logistic baseline, calibration)"
+    );
+    let mut t = learn::pipeline::train(
+        &mut set,
+        config,
+        &schema_hash,
+        &feature_set_version,
+        version,
         now_ms,
-        |dir, version| -> Result<(), TrainError> {
-            tracing::info!(
-                version,
-                "[2/4] training (CV, LightGBM, logistic baseline, calibration)"
-            );
-            let mut t = learn::pipeline::train(
-                &mut set,
-                config,
-                &schema_hash,
-                &feature_set_version,
-                version,
-                now_ms,
-            )?;
-            if let Some(w) = &label_cutoff {
-                t.manifest.warnings.push(w.clone());
-            }
-            tracing::info!(
-                trees = t.gbdt.iterations,
-                seconds = t.gbdt.train_time.as_secs_f64(),
-                elapsed_s = started.elapsed().as_secs_f64(),
-                "[3/4] trained; writing artifact and report"
-            );
-            let mut manifest = t.manifest.clone();
-            model::write_reference_sample(dir, &mut manifest, &t.reference_sample)?;
-            model::write_artifact(dir, manifest, ModelFile::LightGbm(&t.gbdt.text))?;
-            let input = crate::reporting::input(&t, previous.as_ref(), &set, config);
-            let files = report::write_report(
-                &dir.join("report"),
-                &input,
-                &report::ReportOptions::default(),
-            )?;
-            // The registry writes into a temporary directory and renames it: keep the path
-            // relative to the version directory.
-            report_path = files
-                .report_md
-                .strip_prefix(dir)
-                .unwrap_or(&files.report_md)
-                .display()
-                .to_string();
-            trained = Some(t);
-            Ok(())
-        },
     )?;
-    let Some(t) = trained else {
-        return Err(TrainError::Task(
-            "the registry did not run the training closure".into(),
-        ));
-    };
+    if let Some(w) = &label_cutoff {
+        t.manifest.warnings.push(w.clone());
+    }
+    tracing::info!(
+        trees = t.gbdt.iterations,
+        seconds = t.gbdt.train_time.as_secs_f64(),
+        elapsed_s = started.elapsed().as_secs_f64(),
+        "[3/4] trained; writing artifact and report"
+    );
+    let mut manifest = t.manifest.clone();
+    model::write_reference_sample(dir, &mut manifest, &t.reference_sample)?;
+    model::write_artifact(dir, manifest, ModelFile::LightGbm(&t.gbdt.text))?;
+    let input = crate::reporting::input(&t, previous.as_ref(), &set, config);
+    let files = report::write_report(
+        &dir.join("report"),
+        &input,
+        &report::ReportOptions::default(),
+    )?;
+    // The reservation's directory is renamed on publishing: keep the path relative to it.
+    let report_path = files
+        .report_md
+        .strip_prefix(dir)
+        .unwrap_or(&files.report_md)
+        .to_path_buf();
+    let model = registry.publish(reservation, now_ms)?;
     let metrics = t.manifest.metrics.clone();
     let auc = metrics.get("test_roc_auc").copied().unwrap_or(0.0);
     let gate = if let Some(w) = label_cutoff {
@@ -180,7 +166,10 @@ pub fn train_set(
     };
     let promoted_to = match (promote_to, &gate) {
         (Some(alias), None) => {
-            registry.set_alias(alias, &model, now_ms)?;
+            let reason = format!(
+                "trainer: gate passed (test ROC-AUC {auc:.4}, at least {MIN_TEST_AUC} and within {MAX_AUC_REGRESSION} of the previous model)"
+            );
+            registry.set_alias(alias, &model, &reason, now_ms)?;
             Some(alias.to_owned())
         }
         (Some(alias), Some(why)) => {

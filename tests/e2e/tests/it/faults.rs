@@ -800,7 +800,8 @@ pub(crate) fn registry_with_a_model(root: &std::path::Path) {
                 .map_err(registry::RegistryError::from)
         })
         .unwrap();
-    reg.set_alias("production", &version, now_ms()).unwrap();
+    reg.set_alias("production", &version, "e2e fixture", now_ms())
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
