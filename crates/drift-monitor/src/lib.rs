@@ -7,15 +7,21 @@
 //! against the manifest's reference profiles) by `DriftService.GetReport`, exports the score
 //! PSI as the `drift_score_psi` gauge, and publishes the report on `vigil.drift.v1` at a
 //! fixed interval.
+//!
+//! With `[rollout] enabled`, it also consumes `vigil.labels.v1` and runs the shadow gate,
+//! the promotion and the roll-back after a regression ([`rollout`], [`gate`]).
 
+pub mod gate;
+pub mod rollout;
 pub mod window;
 
 use bus::{Consumer, Producer, topics};
 use model::reference::Histogram;
 use proto::v1::drift_service_server::{DriftService, DriftServiceServer};
 use proto::v1::{
-    DriftReport, DriftStatus, FeatureDrift, FeatureVector, GetReportRequest, ScoreEvent,
+    DriftReport, DriftStatus, FeatureDrift, FeatureVector, GetReportRequest, Label, ScoreEvent,
 };
+use rollout::{Ledger, RolloutSettings, SharedLedger};
 use registry::Registry;
 use serde::Deserialize;
 use service_runtime::clock::now_ms;
@@ -39,6 +45,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub drift: Settings,
+    #[serde(default)]
+    pub rollout: RolloutSettings,
 }
 
 /// The `registry` section.
@@ -87,7 +95,7 @@ impl Default for Settings {
 
 impl ServiceConfig for Config {
     const SECTIONS: &'static [&'static str] =
-        &["server", "kafka", "registry", "telemetry", "drift"];
+        &["server", "kafka", "registry", "telemetry", "drift", "rollout"];
     fn server(&self) -> &ServerConfig {
         &self.server
     }
@@ -111,6 +119,18 @@ impl ServiceConfig for Config {
         }
         if d.window == 0 {
             return Err(ConfigError::invalid("drift.window", "must be at least 1"));
+        }
+        let r = &self.rollout;
+        if r.enabled {
+            r.gate
+                .validate()
+                .map_err(|(field, why)| ConfigError::invalid(field, why))?;
+            if r.promote_to.is_empty() || r.promote_to.contains(&r.candidate_alias) {
+                return Err(ConfigError::invalid(
+                    "rollout.promote_to",
+                    "must name at least one alias, and not rollout.candidate_alias",
+                ));
+            }
         }
         Ok(())
     }
@@ -381,10 +401,15 @@ struct ConsumeLoop {
     metrics: bus::StageMetrics,
 }
 
-async fn consume(l: ConsumeLoop, window: Shared, stop: CancellationToken) {
+async fn consume(
+    l: ConsumeLoop,
+    window: Shared,
+    ledger: Option<SharedLedger>,
+    stop: CancellationToken,
+) {
     // The window is in memory: committed offsets only say where to resume after a restart.
     let producer = &l.producer;
-    let window = &window;
+    let (window, ledger) = (&window, &ledger);
     bus::BatchLoop {
         stage: STAGE,
         consumer: &l.consumer,
@@ -399,7 +424,7 @@ async fn consume(l: ConsumeLoop, window: Shared, stop: CancellationToken) {
         Box::pin(async move {
             // Re-applying a batch after a failed quarantine is harmless: the windows keep
             // distinct transaction ids.
-            for (d, reason) in apply_scores(window, &batch) {
+            for (d, reason) in apply_scores(window, ledger.as_ref(), &batch) {
                 producer
                     .quarantine_delivery(d, STAGE, "payload", &reason, now_ms())
                     .await?;
@@ -426,7 +451,7 @@ async fn warm_up(kafka: &bus::KafkaConfig, windows: &mut Windows, n: usize) {
         match bus::read_tail(kafka, topic, n, Duration::from_secs(60)).await {
             Ok(tail) => {
                 // Undecodable records are the consumer loop's to quarantine.
-                let skipped = apply(Some(windows), &tail).len();
+                let skipped = apply(Some(windows), None, &tail).len();
                 tracing::info!(
                     topic,
                     records = tail.len(),
@@ -445,22 +470,37 @@ async fn warm_up(kafka: &bus::KafkaConfig, windows: &mut Windows, n: usize) {
 /// that do not decode, with the reason, whether or not there is a window.
 fn apply_scores<'b>(
     window: &Shared,
+    ledger: Option<&SharedLedger>,
     batch: &'b [bus::Delivery],
 ) -> Vec<(&'b bus::Delivery, String)> {
     let mut guard = window
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    apply(guard.as_mut(), batch)
+    let mut ledger =
+        ledger.map(|l| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    apply(guard.as_mut(), ledger.as_deref_mut(), batch)
 }
 
 /// [`apply_scores`] on windows already borrowed.
 fn apply<'b>(
     mut w: Option<&mut Windows>,
+    mut ledger: Option<&mut Ledger>,
     batch: &'b [bus::Delivery],
 ) -> Vec<(&'b bus::Delivery, String)> {
     let mut bad = Vec::new();
     for d in batch {
         let _span = d.span("drift-monitor").entered();
+        if d.topic == topics::LABELS {
+            match d.decode::<Label>("label") {
+                Ok(label) => {
+                    if let Some(l) = ledger.as_mut() {
+                        l.label(&label);
+                    }
+                }
+                Err(error) => bad.push((d, error.to_string())),
+            }
+            continue;
+        }
         if d.topic == topics::FEATURES {
             match d.decode::<FeatureVector>("feature vector") {
                 Ok(v) => {
@@ -472,7 +512,11 @@ fn apply<'b>(
             }
             continue;
         }
-        match d.decode::<ScoreEvent>("score event") {
+        let decoded = d.decode::<ScoreEvent>("score event");
+        if let (Ok(e), Some(l)) = (&decoded, ledger.as_mut()) {
+            l.score(e);
+        }
+        match decoded {
             // A degraded score used no history: it describes the fallback, not the model's
             // live input, so it stays out of the window.
             Ok(e) if !e.shadow && !e.degraded => {
@@ -531,7 +575,7 @@ async fn publish(
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     bus::admin::ensure_topics(
         &cfg.kafka,
-        &[topics::SCORES, topics::FEATURES, topics::DRIFT],
+        &[topics::SCORES, topics::FEATURES, topics::DRIFT, topics::LABELS],
     )
     .await?;
     let d = cfg.drift.clone();
@@ -555,6 +599,23 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     ctx.metrics.register(Box::new(count.clone()))?;
     let stop = ctx.shutdown.stop_intake.clone();
     let registry = Registry::open_existing(cfg.registry.path.clone());
+    // The ledger exists only for the gate: without it nothing is kept per transaction.
+    let ledger: Option<SharedLedger> = cfg
+        .rollout
+        .enabled
+        .then(|| Arc::new(Mutex::new(Ledger::new(cfg.rollout.capacity))));
+    if let Some(ledger) = &ledger {
+        ctx.shutdown.tasks.spawn(
+            rollout::Controller {
+                registry: registry.clone(),
+                production_alias: d.model_alias.clone(),
+                settings: cfg.rollout.clone(),
+                ledger: ledger.clone(),
+                metrics: rollout::RolloutMetrics::register(&ctx.metrics)?,
+            }
+            .run(stop.clone()),
+        );
+    }
     ctx.shutdown.tasks.spawn(follow_alias(
         registry,
         cfg.kafka.clone(),
@@ -562,11 +623,13 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         window.clone(),
         stop.clone(),
     ));
-    let consumer = Consumer::new(
-        &cfg.kafka,
-        &d.consumer_group,
-        &[topics::SCORES, topics::FEATURES],
-    )?;
+    // Labels only matter to the gate: without it they are not read at all.
+    let consumed: &[&str] = if cfg.rollout.enabled {
+        &[topics::SCORES, topics::FEATURES, topics::LABELS]
+    } else {
+        &[topics::SCORES, topics::FEATURES]
+    };
+    let consumer = Consumer::new(&cfg.kafka, &d.consumer_group, consumed)?;
     let producer = Producer::new(&cfg.kafka, "vigil-drift-monitor")?;
     let consume_loop = ConsumeLoop {
         consumer,
@@ -577,7 +640,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     };
     ctx.shutdown
         .tasks
-        .spawn(consume(consume_loop, window.clone(), stop.clone()));
+        .spawn(consume(consume_loop, window.clone(), ledger, stop.clone()));
     ctx.shutdown.tasks.spawn(publish(
         producer,
         window.clone(),
