@@ -78,7 +78,10 @@ impl GateConfig {
     /// Refuses thresholds that cannot mean anything (names the field).
     pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
         if self.min_labelled == 0 || self.min_frauds == 0 {
-            return Err(("rollout.gate.min_labelled", "and min_frauds must be at least 1"));
+            return Err((
+                "rollout.gate.min_labelled",
+                "and min_frauds must be at least 1",
+            ));
         }
         if !(self.fpr > 0.0 && self.fpr < 1.0) {
             return Err(("rollout.gate.fpr", "must be in (0, 1)"));
@@ -240,8 +243,7 @@ pub fn compare(
         Some("recall at the policy FPR fell".to_owned())
     } else if c.ece > cfg.max_ece {
         Some(format!("ECE {:.4} > {}", c.ece, cfg.max_ece))
-    } else if c.legit_block_rate
-        > p.legit_block_rate.max(1.0 / n as f64) * cfg.max_block_rate_ratio
+    } else if c.legit_block_rate > p.legit_block_rate.max(1.0 / n as f64) * cfg.max_block_rate_ratio
     {
         Some(format!(
             "block rate on legitimate transactions {:.4} > {} × production's",
@@ -333,7 +335,10 @@ mod tests {
         let mut promoted = 0;
         for seed in 0..10 {
             let rows = world(2_000, 2.0, 2.0, seed);
-            if matches!(compare(&rows, 0.5, 0.5, &cfg(), seed).verdict, Verdict::Promote(_)) {
+            if matches!(
+                compare(&rows, 0.5, 0.5, &cfg(), seed).verdict,
+                Verdict::Promote(_)
+            ) {
                 promoted += 1;
             }
         }
@@ -390,7 +395,10 @@ mod tests {
         let probs: Vec<f64> = rows.iter().map(|r| r.production).collect();
         let labels: Vec<bool> = rows.iter().map(|r| r.fraud).collect();
         let ap = model::metrics::average_precision(&probs, &labels).unwrap();
-        assert!(matches!(regressed(&probs, &labels, ap, &cfg()), Some(Ok(_))));
+        assert!(matches!(
+            regressed(&probs, &labels, ap, &cfg()),
+            Some(Ok(_))
+        ));
         assert!(matches!(
             regressed(&probs, &labels, ap + 0.2, &cfg()),
             Some(Err(_))
@@ -399,7 +407,10 @@ mod tests {
         // label moved to the next transaction): a regression.
         let mut unrelated = labels.clone();
         unrelated.rotate_left(1);
-        assert!(matches!(regressed(&probs, &unrelated, ap, &cfg()), Some(Err(_))));
+        assert!(matches!(
+            regressed(&probs, &unrelated, ap, &cfg()),
+            Some(Err(_))
+        ));
         assert_eq!(regressed(&probs[..10], &labels[..10], ap, &cfg()), None);
     }
 }

@@ -21,8 +21,8 @@ use proto::v1::drift_service_server::{DriftService, DriftServiceServer};
 use proto::v1::{
     DriftReport, DriftStatus, FeatureDrift, FeatureVector, GetReportRequest, Label, ScoreEvent,
 };
-use rollout::{Ledger, RolloutSettings, SharedLedger};
 use registry::Registry;
+use rollout::{Ledger, RolloutSettings, SharedLedger};
 use serde::Deserialize;
 use service_runtime::clock::now_ms;
 use service_runtime::telemetry::TelemetryConfig;
@@ -94,8 +94,14 @@ impl Default for Settings {
 }
 
 impl ServiceConfig for Config {
-    const SECTIONS: &'static [&'static str] =
-        &["server", "kafka", "registry", "telemetry", "drift", "rollout"];
+    const SECTIONS: &'static [&'static str] = &[
+        "server",
+        "kafka",
+        "registry",
+        "telemetry",
+        "drift",
+        "rollout",
+    ];
     fn server(&self) -> &ServerConfig {
         &self.server
     }
@@ -476,8 +482,7 @@ fn apply_scores<'b>(
     let mut guard = window
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut ledger =
-        ledger.map(|l| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let mut ledger = ledger.map(|l| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     apply(guard.as_mut(), ledger.as_deref_mut(), batch)
 }
 
@@ -575,7 +580,12 @@ async fn publish(
 pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
     bus::admin::ensure_topics(
         &cfg.kafka,
-        &[topics::SCORES, topics::FEATURES, topics::DRIFT, topics::LABELS],
+        &[
+            topics::SCORES,
+            topics::FEATURES,
+            topics::DRIFT,
+            topics::LABELS,
+        ],
     )
     .await?;
     let d = cfg.drift.clone();

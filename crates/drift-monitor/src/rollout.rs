@@ -283,12 +283,13 @@ impl Controller {
         );
         let cfg = self.settings.gate;
         let seed = now.unsigned_abs();
-        let comparison = tokio::task::spawn_blocking(move || gate::compare(&rows, pb, cb, &cfg, seed))
-            .await
-            .map_err(|e| registry::RegistryError::Io {
-                path: "gate task".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        let comparison =
+            tokio::task::spawn_blocking(move || gate::compare(&rows, pb, cb, &cfg, seed))
+                .await
+                .map_err(|e| registry::RegistryError::Io {
+                    path: "gate task".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         match &comparison.verdict {
             Verdict::Wait(why) => {
                 tracing::info!(version = %candidate.version, %why, "gate waiting");
