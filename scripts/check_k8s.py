@@ -65,7 +65,22 @@ SHARED_CONFIG = {
 SERVICE_CONFIG = {
     "inference": {
         "VIGIL_FEATURES__ENDPOINT": "http://feature-service:50051",
+    },
+    "drift-monitor": {
+        "VIGIL_ROLLOUT__ENABLED": "true",
+    },
+}
+# Per-Deployment configuration on top of SERVICE_CONFIG: the blue/green slots serve different
+# aliases (green follows `staging`, where the gate promotes), each in its own consumer group.
+DEPLOYMENT_CONFIG = {
+    "inference-blue": {
         "VIGIL_INFERENCE__MODEL_ALIAS": "production",
+        "VIGIL_INFERENCE__SHADOW_ALIAS": "candidate",
+        "VIGIL_INFERENCE__CONSUMER_GROUP": "vigil-inference-blue",
+    },
+    "inference-green": {
+        "VIGIL_INFERENCE__MODEL_ALIAS": "staging",
+        "VIGIL_INFERENCE__CONSUMER_GROUP": "vigil-inference-green",
     },
 }
 # Production replaces the in-cluster dev Redis/Kafka with managed ones (placeholders in the
@@ -118,7 +133,8 @@ DEFAULT_DENY_POLICY = "default-deny-all"
 # Shared volumes: claim -> (mount path, services that mount it read-write, read-only).
 SHARED_VOLUMES = {
     "vigil-lake": ("/data/lake", {"feature-service"}, {"trainer"}),
-    "vigil-registry": ("/data/registry", {"trainer"}, {"inference", "drift-monitor"}),
+    # drift-monitor writes too: the rollout gate moves `staging` and removes `candidate`.
+    "vigil-registry": ("/data/registry", {"trainer", "drift-monitor"}, {"inference"}),
 }
 TOPICS = (
     "vigil.transactions.v1",
@@ -535,6 +551,7 @@ def check_service_deployment(
     env_vars = effective_env(r, dep, container, namespace)
     wanted: dict[str, str | None] = dict(SHARED_CONFIG)
     wanted.update(SERVICE_CONFIG.get(service, {}))
+    wanted.update(DEPLOYMENT_CONFIG.get(dname, {}))
     if env == "production":
         wanted.update({k: v for k, v in PRODUCTION_OVERRIDES.items() if k in wanted})
     for key, value in wanted.items():

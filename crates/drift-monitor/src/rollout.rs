@@ -59,11 +59,25 @@ impl Default for RolloutSettings {
     }
 }
 
+/// One transaction: its scores by model version, as served and as shadow (two slots serving
+/// different aliases each publish a served score), and its label.
 #[derive(Debug, Default)]
 struct Entry {
-    served: Option<(String, f64)>,
-    shadow: Option<(String, f64)>,
+    served: Vec<(String, f64)>,
+    shadow: Vec<(String, f64)>,
     fraud: Option<bool>,
+}
+
+/// Sets `version`'s score in `scores` (a redelivery writes the same value again).
+fn put(scores: &mut Vec<(String, f64)>, version: &str, p: f64) {
+    match scores.iter_mut().find(|(v, _)| v == version) {
+        Some(s) => s.1 = p,
+        None => scores.push((version.to_owned(), p)),
+    }
+}
+
+fn get(scores: &[(String, f64)], version: &str) -> Option<f64> {
+    scores.iter().find(|(v, _)| v == version).map(|(_, p)| *p)
 }
 
 /// Scores and labels by transaction id, bounded.
@@ -101,13 +115,13 @@ impl Ledger {
         if e.degraded {
             return;
         }
-        let value = Some((e.model_version.clone(), e.probability));
         let entry = self.entry(&e.transaction_id);
-        if e.shadow {
-            entry.shadow = value;
+        let scores = if e.shadow {
+            &mut entry.shadow
         } else {
-            entry.served = value;
-        }
+            &mut entry.served
+        };
+        put(scores, &e.model_version, e.probability);
     }
 
     /// Records a label (the latest report wins, as in the lake).
@@ -119,15 +133,12 @@ impl Ledger {
     pub fn paired(&self, served: &str, candidate: &str) -> Vec<Paired> {
         self.entries
             .values()
-            .filter_map(|e| match (&e.served, &e.shadow, e.fraud) {
-                (Some((sv, p)), Some((cv, c)), Some(fraud)) if sv == served && cv == candidate => {
-                    Some(Paired {
-                        production: *p,
-                        candidate: *c,
-                        fraud,
-                    })
-                }
-                _ => None,
+            .filter_map(|e| {
+                Some(Paired {
+                    production: get(&e.served, served)?,
+                    candidate: get(&e.shadow, candidate)?,
+                    fraud: e.fraud?,
+                })
             })
             .collect()
     }
@@ -136,10 +147,7 @@ impl Ledger {
     pub fn matured(&self, version: &str) -> (Vec<f64>, Vec<bool>) {
         self.entries
             .values()
-            .filter_map(|e| match (&e.served, e.fraud) {
-                (Some((v, p)), Some(fraud)) if v == version => Some((*p, fraud)),
-                _ => None,
-            })
+            .filter_map(|e| Some((get(&e.served, version)?, e.fraud?)))
             .unzip()
     }
 
@@ -364,6 +372,10 @@ mod tests {
         );
         assert!(l.paired("v1", "v3").is_empty());
         assert_eq!(l.matured("v1"), (vec![0.1], vec![true]));
+        // Another slot serving v2 publishes a served score too: both are kept.
+        l.score(&score("a", "v2", 0.25, false));
+        assert_eq!(l.paired("v1", "v2").len(), 1);
+        assert_eq!(l.matured("v2"), (vec![0.25], vec![true]));
         // Bounded: the oldest transaction is forgotten first.
         l.score(&score("c", "v1", 0.5, false));
         l.score(&score("d", "v1", 0.5, false));
