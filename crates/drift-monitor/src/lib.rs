@@ -12,6 +12,7 @@
 //! the promotion and the roll-back after a regression ([`rollout`], [`gate`]).
 
 pub mod gate;
+pub mod retrain;
 pub mod rollout;
 pub mod window;
 
@@ -47,6 +48,8 @@ pub struct Config {
     pub drift: Settings,
     #[serde(default)]
     pub rollout: RolloutSettings,
+    #[serde(default)]
+    pub retrain: retrain::RetrainSettings,
 }
 
 /// The `registry` section.
@@ -101,6 +104,7 @@ impl ServiceConfig for Config {
         "telemetry",
         "drift",
         "rollout",
+        "retrain",
     ];
     fn server(&self) -> &ServerConfig {
         &self.server
@@ -125,6 +129,29 @@ impl ServiceConfig for Config {
         }
         if d.window == 0 {
             return Err(ConfigError::invalid("drift.window", "must be at least 1"));
+        }
+        let t = &self.retrain;
+        if t.enabled {
+            if !(t.trainer_endpoint.starts_with("http://")
+                || t.trainer_endpoint.starts_with("https://"))
+            {
+                return Err(ConfigError::invalid(
+                    "retrain.trainer_endpoint",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            if t.sustained_reports == 0 {
+                return Err(ConfigError::invalid(
+                    "retrain.sustained_reports",
+                    "must be at least 1",
+                ));
+            }
+            if registry::check_name(&t.promote_to).is_err() {
+                return Err(ConfigError::invalid(
+                    "retrain.promote_to",
+                    "must be an alias name (letters, digits, '-', '_', '.')",
+                ));
+            }
         }
         let r = &self.rollout;
         if r.enabled {
@@ -151,6 +178,8 @@ pub enum Error {
     Serve(#[from] service_runtime::grpc::ServeError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Config(service_runtime::ConfigError),
 }
 
 /// The windows of the model version behind the alias.
@@ -267,6 +296,13 @@ fn to_proto(
         drifted_features: tests.map_or(0, |t| t.dataset.drifted_columns as u32),
         dataset_drift: tests.is_some_and(|t| t.dataset.drifted),
         dataset_share: tests.map_or(0.0, |t| t.dataset_share),
+        severity: retrain::severity(
+            report.status,
+            tests.map_or(0, |t| t.dataset.columns as u32),
+            tests.map_or(0, |t| t.dataset.drifted_columns as u32),
+            tests.map_or(1.0, |t| t.dataset_share),
+        )
+        .unwrap_or(proto::v1::DriftSeverity::Unspecified) as i32,
     }
 }
 
@@ -411,11 +447,12 @@ async fn consume(
     l: ConsumeLoop,
     window: Shared,
     ledger: Option<SharedLedger>,
+    labels: prometheus::IntCounter,
     stop: CancellationToken,
 ) {
     // The window is in memory: committed offsets only say where to resume after a restart.
     let producer = &l.producer;
-    let (window, ledger) = (&window, &ledger);
+    let (window, ledger, labels) = (&window, &ledger, &labels);
     bus::BatchLoop {
         stage: STAGE,
         consumer: &l.consumer,
@@ -430,7 +467,7 @@ async fn consume(
         Box::pin(async move {
             // Re-applying a batch after a failed quarantine is harmless: the windows keep
             // distinct transaction ids.
-            for (d, reason) in apply_scores(window, ledger.as_ref(), &batch) {
+            for (d, reason) in apply_scores(window, ledger.as_ref(), labels, &batch) {
                 producer
                     .quarantine_delivery(d, STAGE, "payload", &reason, now_ms())
                     .await?;
@@ -457,7 +494,7 @@ async fn warm_up(kafka: &bus::KafkaConfig, windows: &mut Windows, n: usize) {
         match bus::read_tail(kafka, topic, n, Duration::from_secs(60)).await {
             Ok(tail) => {
                 // Undecodable records are the consumer loop's to quarantine.
-                let skipped = apply(Some(windows), None, &tail).len();
+                let skipped = apply(Some(windows), None, None, &tail).len();
                 tracing::info!(
                     topic,
                     records = tail.len(),
@@ -477,19 +514,21 @@ async fn warm_up(kafka: &bus::KafkaConfig, windows: &mut Windows, n: usize) {
 fn apply_scores<'b>(
     window: &Shared,
     ledger: Option<&SharedLedger>,
+    labels: &prometheus::IntCounter,
     batch: &'b [bus::Delivery],
 ) -> Vec<(&'b bus::Delivery, String)> {
     let mut guard = window
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut ledger = ledger.map(|l| l.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    apply(guard.as_mut(), ledger.as_deref_mut(), batch)
+    apply(guard.as_mut(), ledger.as_deref_mut(), Some(labels), batch)
 }
 
 /// [`apply_scores`] on windows already borrowed.
 fn apply<'b>(
     mut w: Option<&mut Windows>,
     mut ledger: Option<&mut Ledger>,
+    labels: Option<&prometheus::IntCounter>,
     batch: &'b [bus::Delivery],
 ) -> Vec<(&'b bus::Delivery, String)> {
     let mut bad = Vec::new();
@@ -500,6 +539,9 @@ fn apply<'b>(
                 Ok(label) => {
                     if let Some(l) = ledger.as_mut() {
                         l.label(&label);
+                    }
+                    if let Some(c) = labels {
+                        c.inc();
                     }
                 }
                 Err(error) => bad.push((d, error.to_string())),
@@ -546,6 +588,7 @@ async fn publish(
     every: Duration,
     gauge: prometheus::Gauge,
     count: prometheus::IntGauge,
+    mut retrain: Option<Retrainer>,
     stop: CancellationToken,
 ) {
     loop {
@@ -561,6 +604,9 @@ async fn publish(
         if let Err(error) = producer.send(topics::DRIFT, &msg.model_version, &msg).await {
             tracing::warn!(%error, "cannot publish drift report");
         }
+        if let Some(r) = retrain.as_mut() {
+            r.observe(&msg).await;
+        }
         if report.status == window::Status::Alert {
             tracing::warn!(psi = ?report.psi, version = %report.model_version, "score drift alert");
         }
@@ -572,6 +618,56 @@ async fn publish(
                 .map(|f| f.name.as_str())
                 .collect();
             tracing::warn!(version = %msg.model_version, ?drifted, share = msg.dataset_share, "feature dataset drift");
+        }
+    }
+}
+
+/// The retrain policy and its way to the trainer.
+struct Retrainer {
+    settings: retrain::RetrainSettings,
+    tracker: retrain::Tracker,
+    client: proto::v1::trainer_service_client::TrainerServiceClient<
+        service_runtime::security::SecureChannel,
+    >,
+    labels: prometheus::IntCounter,
+    severity: prometheus::IntGauge,
+    requests: prometheus::IntCounterVec,
+}
+
+impl Retrainer {
+    /// Grades one report and asks the trainer for a run when the policy says so.
+    async fn observe(&mut self, msg: &DriftReport) {
+        let severity = proto::v1::DriftSeverity::try_from(msg.severity)
+            .ok()
+            .filter(|s| *s != proto::v1::DriftSeverity::Unspecified);
+        self.severity.set(severity.map_or(-1, |s| s as i64 - 1));
+        let what = format!(
+            "{} of {} features drifted, score PSI {:.3}, model {}",
+            msg.drifted_features, msg.tested_features, msg.score_psi, msg.model_version
+        );
+        match self
+            .tracker
+            .observe(&self.settings, severity, &what, now_ms(), self.labels.get())
+        {
+            retrain::Action::Nothing => {}
+            retrain::Action::Hold(why) => tracing::info!(%why, "retrain held back"),
+            retrain::Action::Request(reason) => {
+                let request = proto::v1::TrainRequest {
+                    promote_to: self.settings.promote_to.clone(),
+                    seed: 0,
+                    trigger: reason.clone(),
+                };
+                match self.client.train(request).await {
+                    Ok(r) => {
+                        self.requests.with_label_values(&["started"]).inc();
+                        tracing::warn!(run_id = %r.into_inner().run_id, %reason, "retrain requested");
+                    }
+                    Err(status) => {
+                        self.requests.with_label_values(&["failed"]).inc();
+                        tracing::error!(%status, %reason, "the trainer refused the retrain request");
+                    }
+                }
+            }
         }
     }
 }
@@ -633,13 +729,52 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         window.clone(),
         stop.clone(),
     ));
-    // Labels only matter to the gate: without it they are not read at all.
-    let consumed: &[&str] = if cfg.rollout.enabled {
+    // Labels only matter to the gate and the retrain policy: without them they are not read.
+    let consumed: &[&str] = if cfg.rollout.enabled || cfg.retrain.enabled {
         &[topics::SCORES, topics::FEATURES, topics::LABELS]
     } else {
         &[topics::SCORES, topics::FEATURES]
     };
     let consumer = Consumer::new(&cfg.kafka, &d.consumer_group, consumed)?;
+    let labels = prometheus::IntCounter::new(
+        "drift_labels_total",
+        "Labels consumed (by the gate and the retrain policy)",
+    )?;
+    ctx.metrics.register(Box::new(labels.clone()))?;
+    let retrainer = if cfg.retrain.enabled {
+        let r = &cfg.retrain;
+        let channel = r
+            .security
+            .channel_lazy("retrain.security", &r.trainer_endpoint, |e| {
+                e.timeout(Duration::from_secs(10))
+                    .connect_timeout(Duration::from_secs(2))
+                    .tcp_nodelay(true)
+            })
+            .map_err(Error::Config)?;
+        let severity = prometheus::IntGauge::new(
+            "drift_severity",
+            "The last report's severity: -1 too little data, 0 none, 1 moderate, 2 severe, 3 critical",
+        )?;
+        let requests = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "drift_retrain_requests_total",
+                "Retrain requests sent to the trainer, by outcome (started, failed)",
+            ),
+            &["outcome"],
+        )?;
+        ctx.metrics.register(Box::new(severity.clone()))?;
+        ctx.metrics.register(Box::new(requests.clone()))?;
+        Some(Retrainer {
+            settings: r.clone(),
+            tracker: retrain::Tracker::default(),
+            client: proto::v1::trainer_service_client::TrainerServiceClient::new(channel),
+            labels: labels.clone(),
+            severity,
+            requests,
+        })
+    } else {
+        None
+    };
     let producer = Producer::new(&cfg.kafka, "vigil-drift-monitor")?;
     let consume_loop = ConsumeLoop {
         consumer,
@@ -648,9 +783,13 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         health: ctx.readiness.component("drift-monitor"),
         metrics: bus::LoopMetrics::register(&ctx.metrics)?.stage("drift-monitor"),
     };
-    ctx.shutdown
-        .tasks
-        .spawn(consume(consume_loop, window.clone(), ledger, stop.clone()));
+    ctx.shutdown.tasks.spawn(consume(
+        consume_loop,
+        window.clone(),
+        ledger,
+        labels.clone(),
+        stop.clone(),
+    ));
     ctx.shutdown.tasks.spawn(publish(
         producer,
         window.clone(),
@@ -659,6 +798,7 @@ pub async fn run(cfg: Config, ctx: Context) -> Result<(), Error> {
         Duration::from_secs(d.publish_interval_secs.max(1)),
         gauge,
         count,
+        retrainer,
         stop.clone(),
     ));
     let mut routes = tonic::service::RoutesBuilder::default();

@@ -10,7 +10,7 @@ use tonic::{Code, Request, Response, Status};
 /// The one mapping from run errors to gRPC codes.
 fn code(error: &RunError) -> Code {
     match error {
-        RunError::InvalidAlias(_) => Code::InvalidArgument,
+        RunError::InvalidAlias(_) | RunError::Trigger => Code::InvalidArgument,
         RunError::NotFound { .. } => Code::NotFound,
         RunError::Poisoned => Code::Internal,
     }
@@ -65,14 +65,20 @@ mod tests {
                 Code::Internal,
                 "run table poisoned".into(),
             ),
+            (
+                RunError::Trigger,
+                Code::InvalidArgument,
+                "invalid field `trigger`: at most 1000 characters".into(),
+            ),
         ];
         // No wildcard: a new variant does not compile until it has a case here.
-        let mut covered = [false; 3];
+        let mut covered = [false; 4];
         for (error, expected, message) in cases {
             covered[match &error {
                 RunError::InvalidAlias(_) => 0,
                 RunError::NotFound { .. } => 1,
                 RunError::Poisoned => 2,
+                RunError::Trigger => 3,
             }] = true;
             let debug = format!("{error:?}");
             let status = Status::from(error);

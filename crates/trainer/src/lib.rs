@@ -37,6 +37,7 @@ pub async fn train_from_lake(
     config: &TrainConfig,
     label_delay_ms: i64,
     promote_to: Option<&str>,
+    trigger: Option<&str>,
     now_ms: i64,
 ) -> Result<Outcome, TrainError> {
     let as_of = dataset::AsOf {
@@ -44,13 +45,21 @@ pub async fn train_from_lake(
         assume_legit_after_ms: label_delay_ms,
     };
     let manifest = dataset::build_set_from_lake(lake_path, work_dir, as_of, label_delay_ms).await?;
-    let (registry, config, promote) = (
+    let (registry, config, promote, trigger) = (
         registry.clone(),
         config.clone(),
         promote_to.map(str::to_owned),
+        trigger.map(str::to_owned),
     );
     tokio::task::spawn_blocking(move || {
-        train_set(&manifest, &registry, &config, promote.as_deref(), now_ms)
+        train_set(
+            &manifest,
+            &registry,
+            &config,
+            promote.as_deref(),
+            trigger.as_deref(),
+            now_ms,
+        )
     })
     .await
     .map_err(|e| TrainError::Task(format!("training task: {e}")))?

@@ -57,6 +57,9 @@ struct TrainArgs {
     /// Alias to move when the promotion gate passes (omit to only register).
     #[arg(long)]
     promote: Option<String>,
+    /// Why this run (recorded in the manifest as `params.trigger`: lineage).
+    #[arg(long)]
+    trigger: Option<String>,
     #[arg(long, default_value = "vigil-fraud")]
     model_id: String,
     /// BLOCK where the validation false-positive rate stays at or under this.
@@ -141,9 +144,16 @@ fn main() -> ExitCode {
                 let now = service_runtime::clock::now_ms();
                 let outcome = match (args.trainset, args.lake) {
                     (Some(set), _) => {
-                        let promote = args.promote.clone();
+                        let (promote, trigger) = (args.promote.clone(), args.trigger.clone());
                         tokio::task::spawn_blocking(move || {
-                            trainer::train_set(&set, &registry, &config, promote.as_deref(), now)
+                            trainer::train_set(
+                                &set,
+                                &registry,
+                                &config,
+                                promote.as_deref(),
+                                trigger.as_deref(),
+                                now,
+                            )
                         })
                         .await
                         .map_err(|e| e.to_string())?
@@ -156,6 +166,7 @@ fn main() -> ExitCode {
                             &config,
                             days(args.label_delay_days),
                             args.promote.as_deref(),
+                            args.trigger.as_deref(),
                             now,
                         )
                         .await

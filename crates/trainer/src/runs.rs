@@ -18,6 +18,8 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RunError {
     /// `promote_to` is not a valid alias name (refused before training, not after).
+    #[error("invalid field `trigger`: at most 1000 characters")]
+    Trigger,
     #[error("invalid field `promote_to`: {0}")]
     InvalidAlias(#[source] RegistryError),
     /// No run has this id (in this process: the table is not persisted).
@@ -68,6 +70,10 @@ impl Runs {
             registry::check_name(&req.promote_to).map_err(RunError::InvalidAlias)?;
             req.promote_to
         };
+        if req.trigger.chars().count() > 1_000 {
+            return Err(RunError::Trigger);
+        }
+        let trigger = req.trigger;
         let started = Run {
             run_id: run_id.clone(),
             status: RunStatus::Running as i32,
@@ -86,7 +92,8 @@ impl Runs {
         );
         let id = run_id.clone();
         self.tasks.spawn(async move {
-            let result = crate::train_from_lake(&lake, &work_dir, &registry, &config, delay, Some(&promote_to), now_ms()).await;
+            let trigger = (!trigger.is_empty()).then_some(trigger.as_str());
+            let result = crate::train_from_lake(&lake, &work_dir, &registry, &config, delay, Some(&promote_to), trigger, now_ms()).await;
             let Ok(mut runs) = runs.lock() else { return };
             let Some(run) = runs.get_mut(&id) else { return };
             run.finished_at = Some(proto::time::from_unix_ms(now_ms()));

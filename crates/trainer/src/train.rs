@@ -87,13 +87,14 @@ fn label_cutoff_check(
     }
 }
 
-/// Trains on the set at `manifest_path`, registers the artifact (model, manifest, report)
-/// and moves `promote_to` when the gate passes. Blocking: run it off the async runtime.
+/// Trains on the set at `manifest_path`, registers the artifact (model, manifest, report;
+/// `trigger` recorded as `params.trigger`) and moves `promote_to` when the gate passes. Blocking: run it off the async runtime.
 pub fn train_set(
     manifest_path: &Path,
     registry: &Registry,
     config: &TrainConfig,
     promote_to: Option<&str>,
+    trigger: Option<&str>,
     now_ms: i64,
 ) -> Result<Outcome, TrainError> {
     let started = std::time::Instant::now();
@@ -130,6 +131,12 @@ pub fn train_set(
     )?;
     if let Some(w) = &label_cutoff {
         t.manifest.warnings.push(w.clone());
+    }
+    // Lineage: why this version exists (a drift report's verdict, a schedule).
+    if let Some(trigger) = trigger {
+        t.manifest
+            .params
+            .insert("trigger".into(), serde_json::Value::String(trigger.into()));
     }
     tracing::info!(
         trees = t.gbdt.iterations,
