@@ -2,6 +2,7 @@
 mod faults;
 mod parity;
 mod pipeline;
+mod retrain;
 mod rollout;
 mod security;
 mod sockets;
