@@ -27,7 +27,12 @@
 #      (mTLS) and a bearer token (certificates made here with the openssl CLI), against the
 #      plaintext instance of step 5, each at VIGIL_BENCH_TLS_RATE (default 1000) req/s open
 #      loop with `vigil-bench load`, one after the other in this run;
-#   8. the breaker: the feature-service is SIGKILLed; once inference's breaker is open, Score
+#   8. the cost of shadowing: a second model trained on the same lake goes to `candidate`;
+#      a fourth inference instance serves production and shadows it (every request scored
+#      by both, the shadow's scores published flagged); it and the plain instance of step 5
+#      run alternately, twice each, at VIGIL_BENCH_TLS_RATE req/s open loop: the p99 ratio
+#      (the target: at most +10 %) and the shadow scores counted;
+#   9. the breaker: the feature-service is SIGKILLed; once inference's breaker is open, Score
 #      at 200 req/s for VIGIL_BENCH_SECONDS: every answer must be degraded (inference's
 #      counters), p50 / p99 / max of those answers (the target: degraded within 5 ms).
 # Results go to $VIGIL_BENCH_OUT (default run/bench-serving-<date>).
@@ -85,7 +90,7 @@ metric() { # admin-port name -> sum over labels
 
 NOW_MS="$(($(date +%s) * 1000))"
 start ingest 51051 9201
-log "1/8 30 days of history for $USERS users through ingest (feature-service down)"
+log "1/9 30 days of history for $USERS users through ingest (feature-service down)"
 "$BIN/vigil-datagen" replay --ingest http://127.0.0.1:51051 --seed 7 --users "$USERS" \
   --start "$((NOW_MS - 30 * 86400000))" --days 30 --rate 200000 --batch 1000 >"$OUT/replay.txt" 2>&1 \
   || { cat "$OUT/replay.txt"; die "replay failed"; }
@@ -93,7 +98,7 @@ ACCEPTED="$(curl -s http://127.0.0.1:9201/metrics | awk '/^vigil_ingest_transact
 [ "${ACCEPTED:-0}" -gt 0 ] || die "ingest accepted no transactions (see $OUT/replay.txt)"
 log "    $ACCEPTED transactions accepted"
 
-log "2/8 feature-service catching up (fresh speed group)"
+log "2/9 feature-service catching up (fresh speed group)"
 start feature-service 51052 9202 VIGIL_FEATURE_SERVICE__SPEED_GROUP="bench-$NOW_MS" \
   VIGIL_FEATURE_SERVICE__LAKE_GROUP="bench-lake-$NOW_MS"
 FEATURES_PID="${PIDS[-1]}"
@@ -109,7 +114,7 @@ done
 RATE="$(python3 -c "print(round(($ACCEPTED - $FIRST_N) / (($LAST - $FIRST) / 1e9)))")"
 log "    $RATE transactions/s"
 
-log "3/8 Redis bytes per key"
+log "3/9 Redis bytes per key"
 redis_cli() { redis-cli -p "$VIGIL_REDIS_PORT" "$@"; }
 sizes() { # pattern -> "n mean p50 p99 max"
   redis_cli --scan --pattern "$1" | while read -r k; do redis_cli MEMORY USAGE "$k" SAMPLES 0; done |
@@ -121,7 +126,7 @@ USER_BYTES="$(sizes 'vigil:v4:user:*')"
 PROFILE_BYTES="$(sizes 'vigil:v4:profile:*')"
 MERCHANT_BYTES="$(sizes 'vigil:v4:merchant:*')"
 
-log "4/8 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
+log "4/9 GetFeatureVector at $RPS req/s open loop for ${SECONDS_AT_RATE}s (h2load)"
 python3 - "$OUT/request.bin" <<'PY'
 import struct, sys, time
 def varint(n):
@@ -170,7 +175,7 @@ print(f"{len(v)} {q(0.5):.2f} {q(0.99):.2f} {q(0.999):.2f} {v[-1] / 1000:.2f}")'
 }
 LAT="$(quantiles "$OUT/h2load.tsv")"
 
-log "5/8 Score at fixed open-loop rates and closed loop (h2load)"
+log "5/9 Score at fixed open-loop rates and closed loop (h2load)"
 REGISTRY="$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-registry.XXXXXX")"
 sleep 2 # the lake writer's linger
 "$BIN/vigil-trainer" train --lake "$LAKE" --registry "$REGISTRY" --promote production \
@@ -207,7 +212,7 @@ for rate in ${VIGIL_BENCH_SCORE_RATES:-100 500 1000 2000}; do
 done
 run_score closed "closed loop, 4 connections × 8 streams" -n 100000 -c 4 -m 8
 
-log "6/8 overload: 2x the measured capacity, open loop (vigil-bench load)"
+log "6/9 overload: 2x the measured capacity, open loop (vigil-bench load)"
 MAX_IN_FLIGHT="${VIGIL_BENCH_MAX_IN_FLIGHT:-16}"
 start inference 51054 9204 VIGIL_REGISTRY__PATH="$REGISTRY" VIGIL_SERVER__MAX_IN_FLIGHT="$MAX_IN_FLIGHT" \
   VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-guarded-$NOW_MS"
@@ -259,7 +264,7 @@ PY
 )"
 log "$OVERLOAD_ROWS"
 
-log "7/8 the cost of TLS + mTLS + token on Score (vigil-bench load)"
+log "7/9 the cost of TLS + mTLS + token on Score (vigil-bench load)"
 PKI="$OUT/pki"
 mkdir -p "$PKI"
 (
@@ -310,7 +315,45 @@ PY
 )"
 log "$TLS_ROWS"
 
-log "8/8 the breaker: feature-service SIGKILLed, Score degraded at once (vigil-bench load)"
+log "8/9 the cost of shadowing a candidate on Score (vigil-bench load)"
+"$BIN/vigil-trainer" train --lake "$LAKE" --registry "$REGISTRY" --promote candidate \
+  --trigger "bench-serving: shadow cost" --work-dir "$OUT/trainset-candidate" \
+  >"$OUT/train-candidate.json" 2>"$OUT/train-candidate.log" || { tail "$OUT/train-candidate.log"; die "training the candidate failed"; }
+[[ "$(field "$OUT/train-candidate.json" promoted_to)" == candidate ]] || die "the second model did not reach candidate: $(cat "$OUT/train-candidate.json")"
+start inference 51056 9206 VIGIL_REGISTRY__PATH="$REGISTRY" \
+  VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-shadow-$NOW_MS" \
+  VIGIL_INFERENCE__SHADOW_ALIAS=candidate
+for _ in $(seq 300); do
+  [[ "$(metric 9206 vigil_inference_model_swaps_total)" -ge 2 ]] && break
+  sleep 0.1
+done
+[[ "$(metric 9206 vigil_inference_model_swaps_total)" -ge 2 ]] || die "the shadowing instance did not load both models"
+shadowed() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51056 "$@"; }
+shadowed --rate 200 --seconds 3 >/dev/null
+for round in 1 2; do
+  plain --rate "$TLS_RATE" --seconds "$SECONDS_AT_RATE" --out "$OUT/load-noshadow-$round.json" >/dev/null
+  shadowed --rate "$TLS_RATE" --seconds "$SECONDS_AT_RATE" --out "$OUT/load-shadow-$round.json" >/dev/null
+done
+SHADOW_SCORES="$(metric 9206 'vigil_inference_shadow_scores_total{source="request"}')"
+SHADOW_ROWS="$(python3 - "$OUT" "$TLS_RATE" "$SHADOW_SCORES" <<'PY'
+import json, sys
+out, rate, shadow_scores = sys.argv[1], sys.argv[2], sys.argv[3]
+runs = {k: [json.load(open(f"{out}/load-{k}-{i}.json")) for i in (1, 2)] for k in ("noshadow", "shadow")}
+def lat(r):
+    q = r["ok"]
+    return f"{q['p50']:.2f} / {q['p99']:.2f} / {q['p999']:.2f}"
+def codes(r):
+    return ", ".join(f"{v} {k}" for k, v in sorted(r["codes"].items()))
+for i in (0, 1):
+    for k, what in (("noshadow", "production only"), ("shadow", "production + shadow candidate")):
+        print(f"| {what}, {rate} req/s open loop, round {i + 1} | {lat(runs[k][i])} | {codes(runs[k][i])} |")
+p99 = {k: sum(r["ok"]["p99"] for r in v) / 2 for k, v in runs.items()}
+print(f"| shadow p99 / production-only p99 (mean of the two rounds each) | **{p99['shadow'] / p99['noshadow']:.2f}x** (target <= 1.10x) | {shadow_scores} shadow scores recorded |")
+PY
+)"
+log "$SHADOW_ROWS"
+
+log "9/9 the breaker: feature-service SIGKILLed, Score degraded at once (vigil-bench load)"
 kill -KILL "$FEATURES_PID" 2>/dev/null || true
 for _ in $(seq 100); do
   plain --rate 50 --seconds 0.2 >/dev/null
@@ -362,6 +405,10 @@ log "$BREAKER_ROW"
   echo "| Score over TLS (vigil-bench load, same model and feature-service) | p50 / p99 / p99.9 (ms) | answers |"
   echo "|---|---|---|"
   echo "$TLS_ROWS"
+  echo
+  echo "| Score while shadowing a candidate (vigil-bench load, same feature-service; instances alternate) | p50 / p99 / p99.9 (ms) | answers |"
+  echo "|---|---|---|"
+  echo "$SHADOW_ROWS"
   echo
   echo "| Score with the feature-service down | p50 / p99 / p99.9 / max (ms) | |"
   echo "|---|---|---|"

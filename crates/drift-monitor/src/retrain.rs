@@ -112,7 +112,7 @@ impl Tracker {
         now_ms: i64,
         labels_seen: u64,
     ) -> Action {
-        if !severity.is_some_and(|v| v as i32 >= DriftSeverity::Severe as i32) {
+        if severity.is_none_or(|v| (v as i32) < DriftSeverity::Severe as i32) {
             self.in_a_row = 0;
             return Action::Nothing;
         }

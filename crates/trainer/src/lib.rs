@@ -27,6 +27,14 @@ use std::path::Path;
 /// Default gap between windows: the median fraud-report delay of Vigil's data (3 days).
 pub const DEFAULT_LABEL_DELAY_MS: i64 = 3 * 86_400_000;
 
+/// What a run's version is registered with: the alias to move when the gate passes, and why
+/// the run happened (recorded in the manifest as `params.trigger`).
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub promote_to: Option<String>,
+    pub trigger: Option<String>,
+}
+
 /// Reads the lake, writes a training set as of `now_ms` under `work_dir` (labels reported
 /// after `now_ms` are not read; unlabelled transactions older than the label delay count as
 /// legit), trains and registers.
@@ -36,8 +44,7 @@ pub async fn train_from_lake(
     registry: &Registry,
     config: &TrainConfig,
     label_delay_ms: i64,
-    promote_to: Option<&str>,
-    trigger: Option<&str>,
+    registration: &Registration,
     now_ms: i64,
 ) -> Result<Outcome, TrainError> {
     let as_of = dataset::AsOf {
@@ -45,18 +52,20 @@ pub async fn train_from_lake(
         assume_legit_after_ms: label_delay_ms,
     };
     let manifest = dataset::build_set_from_lake(lake_path, work_dir, as_of, label_delay_ms).await?;
-    let (registry, config, promote, trigger) = (
-        registry.clone(),
-        config.clone(),
-        promote_to.map(str::to_owned),
-        trigger.map(str::to_owned),
-    );
+    let (
+        registry,
+        config,
+        Registration {
+            promote_to,
+            trigger,
+        },
+    ) = (registry.clone(), config.clone(), registration.clone());
     tokio::task::spawn_blocking(move || {
         train_set(
             &manifest,
             &registry,
             &config,
-            promote.as_deref(),
+            promote_to.as_deref(),
             trigger.as_deref(),
             now_ms,
         )

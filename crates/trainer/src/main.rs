@@ -165,8 +165,10 @@ fn main() -> ExitCode {
                             &registry,
                             &config,
                             days(args.label_delay_days),
-                            args.promote.as_deref(),
-                            args.trigger.as_deref(),
+                            &trainer::Registration {
+                                promote_to: args.promote.clone(),
+                                trigger: args.trigger.clone(),
+                            },
                             now,
                         )
                         .await

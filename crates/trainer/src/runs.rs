@@ -92,8 +92,11 @@ impl Runs {
         );
         let id = run_id.clone();
         self.tasks.spawn(async move {
-            let trigger = (!trigger.is_empty()).then_some(trigger.as_str());
-            let result = crate::train_from_lake(&lake, &work_dir, &registry, &config, delay, Some(&promote_to), trigger, now_ms()).await;
+            let registration = crate::Registration {
+                promote_to: Some(promote_to),
+                trigger: (!trigger.is_empty()).then_some(trigger),
+            };
+            let result = crate::train_from_lake(&lake, &work_dir, &registry, &config, delay, &registration, now_ms()).await;
             let Ok(mut runs) = runs.lock() else { return };
             let Some(run) = runs.get_mut(&id) else { return };
             run.finished_at = Some(proto::time::from_unix_ms(now_ms()));
