@@ -30,7 +30,8 @@
 #   8. the cost of shadowing: a second model trained on the same lake goes to `candidate`;
 #      a fourth inference instance serves production and shadows it (every request scored
 #      by both, the shadow's scores published flagged); it and the plain instance of step 5
-#      run alternately, twice each, at VIGIL_BENCH_TLS_RATE req/s open loop: the p99 ratio
+#      run alternately, twice each, at VIGIL_BENCH_TLS_RATE req/s open loop, once the
+#      shadowing instance has scored the features topic's backlog: the p99 ratio
 #      (the target: at most +10 %) and the shadow scores counted;
 #   9. the breaker: the feature-service is SIGKILLed; once inference's breaker is open, Score
 #      at 200 req/s for VIGIL_BENCH_SECONDS: every answer must be degraded (inference's
@@ -328,6 +329,16 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 [[ "$(metric 9206 vigil_inference_model_swaps_total)" -ge 2 ]] || die "the shadowing instance did not load both models"
+# A new consumer group: the instance first scores the whole features topic (with both
+# models); measure only once that backlog is done (the stream count stands still for 2 s).
+last=-1
+for _ in $(seq 600); do
+  now_scored="$(metric 9206 vigil_inference_stream_scores_total)"
+  [[ "$now_scored" == "$last" ]] && break
+  last="$now_scored"
+  sleep 2
+done
+log "    shadowing instance caught up: $last stream vectors scored by both models"
 shadowed() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51056 "$@"; }
 shadowed --rate 200 --seconds 3 >/dev/null
 for round in 1 2; do
