@@ -36,6 +36,8 @@
 #   9. the breaker: the feature-service is SIGKILLed; once inference's breaker is open, Score
 #      at 200 req/s for VIGIL_BENCH_SECONDS: every answer must be degraded (inference's
 #      counters), p50 / p99 / max of those answers (the target: degraded within 5 ms).
+# Every inference instance starts in a fresh consumer group and is measured only after it
+# has scored the features topic's backlog (`caught_up`).
 # Results go to $VIGIL_BENCH_OUT (default run/bench-serving-<date>).
 source "$(dirname "$0")/lib.sh"
 cd "$VIGIL_ROOT"
@@ -183,6 +185,20 @@ sleep 2 # the lake writer's linger
   --work-dir "$OUT/trainset" >"$OUT/train.json" 2>"$OUT/train.log" || { tail "$OUT/train.log"; die "training failed"; }
 start inference 51053 9203 VIGIL_REGISTRY__PATH="$REGISTRY" \
   VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-$NOW_MS"
+# Each inference instance starts in a fresh consumer group, so it first scores the whole
+# features topic (the history's vectors). Measure only once that backlog is done: the stream
+# count has moved and then stands still for 2 s.
+caught_up() { # admin-port what
+  local last=-1 now
+  for _ in $(seq 300); do
+    now="$(metric "$1" vigil_inference_stream_scores_total)"
+    [[ "$now" -gt 0 && "$now" == "$last" ]] && break
+    last="$now"
+    sleep 2
+  done
+  log "    $2 caught up: $last stream vectors scored before measuring"
+}
+caught_up 9203 "inference"
 SCORE_URL="http://127.0.0.1:51053/vigil.v1.InferenceService/Score"
 outcomes() { # -> "scored degraded shed"
   echo "$(metric 9203 vigil_inference_scores_total) $(metric 9203 vigil_inference_degraded_total) $(metric 9203 vigil_grpc_requests_shed_total)"
@@ -218,6 +234,7 @@ MAX_IN_FLIGHT="${VIGIL_BENCH_MAX_IN_FLIGHT:-16}"
 start inference 51054 9204 VIGIL_REGISTRY__PATH="$REGISTRY" VIGIL_SERVER__MAX_IN_FLIGHT="$MAX_IN_FLIGHT" \
   VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-guarded-$NOW_MS"
 GUARDED_PID="${PIDS[-1]}"
+caught_up 9204 "overload instance"
 load() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51054 "$@"; }
 field() { # json-file dotted.key -> value (fails when absent: no silent 0)
   python3 -c 'import json, sys
@@ -289,6 +306,7 @@ start inference 51055 9205 VIGIL_REGISTRY__PATH="$REGISTRY" \
   VIGIL_FEATURES__ENDPOINT=http://127.0.0.1:51052 VIGIL_INFERENCE__CONSUMER_GROUP="bench-inf-tls-$NOW_MS" \
   VIGIL_SERVER__TLS__CERT_FILE="$PKI/server.pem" VIGIL_SERVER__TLS__KEY_FILE="$PKI/server.key" \
   VIGIL_SERVER__TLS__CLIENT_CA_FILE="$PKI/ca.pem" VIGIL_SERVER__AUTH__TOKENS_FILE="$PKI/token"
+caught_up 9205 "TLS instance"
 TLS_RATE="${VIGIL_BENCH_TLS_RATE:-1000}"
 plain() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51053 "$@"; }
 secured() {
@@ -329,16 +347,7 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 [[ "$(metric 9206 vigil_inference_model_swaps_total)" -ge 2 ]] || die "the shadowing instance did not load both models"
-# A new consumer group: the instance first scores the whole features topic (with both
-# models); measure only once that backlog is done (the stream count stands still for 2 s).
-last=-1
-for _ in $(seq 600); do
-  now_scored="$(metric 9206 vigil_inference_stream_scores_total)"
-  [[ "$now_scored" == "$last" ]] && break
-  last="$now_scored"
-  sleep 2
-done
-log "    shadowing instance caught up: $last stream vectors scored by both models"
+caught_up 9206 "shadowing instance (both models)"
 shadowed() { "$BIN/vigil-bench" load --endpoint http://127.0.0.1:51056 "$@"; }
 shadowed --rate 200 --seconds 3 >/dev/null
 for round in 1 2; do
