@@ -153,14 +153,6 @@ fn figures(probs: &[f64], labels: &[bool], block: f64, fpr: f64) -> Option<Figur
     })
 }
 
-/// The `q` quantile (linear between order statistics) of `values`, sorted here.
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let pos = q * (values.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
-}
-
 /// Compares the candidate with production on `rows` (each model's block threshold given).
 /// Deterministic for a given `seed`.
 pub fn compare(
@@ -216,7 +208,12 @@ pub fn compare(
         }
     }
     let gain = c.average_precision - p.average_precision;
-    let lower = quantile(&mut gains, 1.0 - cfg.confidence);
+    if gains.is_empty() {
+        out.verdict = Verdict::Wait("no bootstrap resample had both classes".into());
+        return out;
+    }
+    gains.sort_by(f64::total_cmp);
+    let lower = drift::binning::quantile_sorted(&gains, 1.0 - cfg.confidence);
     out.production = Some(p);
     out.candidate = Some(c);
     out.ap_gain = Some((gain, lower));

@@ -645,9 +645,10 @@ impl Retrainer {
             "{} of {} features drifted, score PSI {:.3}, model {}",
             msg.drifted_features, msg.tested_features, msg.score_psi, msg.model_version
         );
+        let (now, labels) = (now_ms(), self.labels.get());
         match self
             .tracker
-            .observe(&self.settings, severity, &what, now_ms(), self.labels.get())
+            .observe(&self.settings, severity, &what, now, labels)
         {
             retrain::Action::Nothing => {}
             retrain::Action::Hold(why) => tracing::info!(%why, "retrain held back"),
@@ -659,12 +660,13 @@ impl Retrainer {
                 };
                 match self.client.train(request).await {
                     Ok(r) => {
+                        self.tracker.requested(now, labels);
                         self.requests.with_label_values(&["started"]).inc();
                         tracing::warn!(run_id = %r.into_inner().run_id, %reason, "retrain requested");
                     }
                     Err(status) => {
                         self.requests.with_label_values(&["failed"]).inc();
-                        tracing::error!(%status, %reason, "the trainer refused the retrain request");
+                        tracing::error!(%status, %reason, "the trainer refused the retrain request; asking again at the next severe report");
                     }
                 }
             }

@@ -147,14 +147,19 @@ impl Tracker {
                 s.min_new_labels
             ));
         }
-        let reason = format!(
+        Action::Request(format!(
             "drift monitor: {level} drift for {} reports in a row ({what}); {new_labels} new labels",
             self.in_a_row
-        );
+        ))
+    }
+
+    /// Records that the trainer accepted the request [`Tracker::observe`] asked for: the
+    /// cool-down and the label count start from here. A request the trainer refused (or
+    /// never received) is not recorded, so the next severe report asks again.
+    pub fn requested(&mut self, now_ms: i64, labels_seen: u64) {
         self.in_a_row = 0;
         self.last_request_ms = Some(now_ms);
         self.labels_at_last = labels_seen;
-        Action::Request(reason)
     }
 }
 
@@ -224,6 +229,7 @@ mod tests {
         }
         match t.observe(&s, Some(S::Critical), "8 of 10 features", 40_000, 500) {
             Action::Request(why) => {
+                t.requested(40_000, 500);
                 assert!(
                     why.contains("critical drift for 3 reports in a row (8 of 10 features)"),
                     "{why}"
@@ -251,6 +257,16 @@ mod tests {
         assert!(matches!(
             t.observe(&s, severe, "x", after + 1, 700),
             Action::Request(_)
+        ));
+        // Refused by the trainer (not recorded): the next severe report asks again.
+        assert!(matches!(
+            t.observe(&s, severe, "x", after + 2, 700),
+            Action::Request(_)
+        ));
+        t.requested(after + 2, 700);
+        assert!(matches!(
+            t.observe(&s, severe, "x", after + 3, 900),
+            Action::Hold(_)
         ));
     }
 

@@ -248,9 +248,10 @@ impl Controller {
         let Some(production) = self.registry.resolve(&self.production_alias)? else {
             return Ok(());
         };
+        // The served version's matured scores: the regression check and the gauge.
+        let (probs, labels) = lock(&self.ledger).matured(&production.version);
         // The regression check of a promotion made here.
         if let Some(p) = promoted.as_ref().filter(|p| p.model == production) {
-            let (probs, labels) = lock(&self.ledger).matured(&production.version);
             match gate::regressed(&probs, &labels, p.baseline_ap, &self.settings.gate) {
                 Some(Err(reason)) => {
                     tracing::warn!(version = %production.version, %reason, "rolling back");
@@ -266,7 +267,6 @@ impl Controller {
                 None => {}
             }
         }
-        let (probs, labels) = lock(&self.ledger).matured(&production.version);
         if let Some(ap) = (labels.len() >= self.settings.gate.min_labelled)
             .then(|| model::metrics::average_precision(&probs, &labels))
             .flatten()
@@ -312,9 +312,11 @@ impl Controller {
                 if self.settings.promote_to.contains(&self.production_alias) {
                     *promoted = Some(Promoted {
                         model: candidate.clone(),
+                        // Never NaN: a NaN baseline would make every regression check pass.
                         baseline_ap: comparison
                             .candidate
-                            .map_or(f64::NAN, |c| c.average_precision),
+                            .map(|c| c.average_precision)
+                            .expect("gate::compare promotes only with the candidate's figures"),
                     });
                 }
             }

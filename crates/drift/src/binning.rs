@@ -150,6 +150,13 @@ pub fn fill_empty_evidently(shares: &mut [f64]) {
         .for_each(|s| *s = fill);
 }
 
+/// The p-quantile of a **sorted** non-empty sample by the inverted-CDF rule (the smallest
+/// value with at least p of the sample at or below it).
+pub fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 /// Interior edges at the reference's i/bins quantiles (the inverted-CDF rule: the smallest
 /// value with at least i/bins of the sample at or below it), repeated quantiles merged; the
 /// bins are (−∞, e₁], (e₁, e₂], …, (eₖ, +∞) ([`right_closed_bin`]). Vigil's binning for PSI,

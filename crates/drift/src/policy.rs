@@ -174,7 +174,7 @@ impl StatTest {
                 Some(wasserstein_sorted(r, c) / norm)
             }
             StatTest::WassersteinRobust => {
-                let iqr = quantile_sorted(r, 0.75) - quantile_sorted(r, 0.25);
+                let iqr = binning::quantile_sorted(r, 0.75) - binning::quantile_sorted(r, 0.25);
                 let scale = if iqr > 0.0 {
                     iqr / 1.349
                 } else {
@@ -208,13 +208,6 @@ impl StatTest {
             }
         }
     }
-}
-
-/// The p-quantile of a **sorted** non-empty sample by the inverted-CDF rule (the smallest
-/// value with at least p of the sample at or below it).
-fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 /// Evidently's `get_binned_data`: Sturges bins over the pooled range for numeric columns

@@ -77,9 +77,7 @@ const HEADLINE: [&str; 4] = [
 ];
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    chrono::Utc::now().timestamp_millis()
 }
 
 fn main() -> ExitCode {
