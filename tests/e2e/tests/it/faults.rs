@@ -765,41 +765,55 @@ async fn redis_losing_writes_while_the_feature_service_is_down_is_repaired_when_
     );
 }
 
+/// Registers a logistic model over the live feature schema in which only `feature` matters
+/// (`weight` on its raw value, then `intercept`); review at 0.5, block at 0.9.
+pub(crate) fn register_logistic(
+    reg: &registry::Registry,
+    feature: &str,
+    weight: f64,
+    intercept: f64,
+) -> registry::ModelRef {
+    let n = features::FEATURES.len();
+    let index = features::FEATURES
+        .iter()
+        .position(|f| f.name == feature)
+        .expect("a feature of the schema");
+    reg.register("fraud", now_ms(), |dir, version| {
+        let manifest = model::Manifest {
+            model_id: "fraud".into(),
+            version: version.into(),
+            feature_set_version: features::FEATURE_SET_VERSION.into(),
+            schema_hash: features::schema_hash().into(),
+            feature_names: features::FEATURES
+                .iter()
+                .map(|f| f.name.to_owned())
+                .collect(),
+            thresholds: model::Thresholds {
+                review: 0.5,
+                block: 0.9,
+            },
+            ..model::Manifest::default()
+        };
+        let mut weights = vec![0.0; n];
+        weights[index] = weight;
+        let m = model::linear::LogisticModel {
+            means: vec![0.0; n],
+            scales: vec![1.0; n],
+            weights,
+            intercept,
+        };
+        model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m))
+            .map(|_| ())
+            .map_err(registry::RegistryError::from)
+    })
+    .unwrap()
+}
+
 /// A registry at `root` with one model over the feature schema behind `production`: a
 /// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
 pub(crate) fn registry_with_a_model(root: &std::path::Path) {
-    let n = features::FEATURES.len();
     let reg = registry::Registry::open(root).unwrap();
-    let version = reg
-        .register("fraud", now_ms(), |dir, version| {
-            let manifest = model::Manifest {
-                model_id: "fraud".into(),
-                version: version.into(),
-                feature_set_version: features::FEATURE_SET_VERSION.into(),
-                schema_hash: features::schema_hash().into(),
-                feature_names: features::FEATURES
-                    .iter()
-                    .map(|f| f.name.to_owned())
-                    .collect(),
-                thresholds: model::Thresholds {
-                    review: 0.5,
-                    block: 0.9,
-                },
-                ..model::Manifest::default()
-            };
-            let mut weights = vec![0.0; n];
-            weights[0] = 1.0;
-            let m = model::linear::LogisticModel {
-                means: vec![0.0; n],
-                scales: vec![1.0; n],
-                weights,
-                intercept: -5.0,
-            };
-            model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m))
-                .map(|_| ())
-                .map_err(registry::RegistryError::from)
-        })
-        .unwrap();
+    let version = register_logistic(&reg, "amount_log", 1.0, -5.0);
     reg.set_alias("production", &version, "e2e fixture", now_ms())
         .unwrap();
 }

@@ -16,48 +16,11 @@
 use e2e::{Service, Stack, now_ms};
 use proto::v1;
 use proto::v1::inference_service_client::InferenceServiceClient;
-use registry::{AliasAction, HistoryEvent, ModelRef, Registry};
+use registry::{AliasAction, HistoryEvent, Registry};
 use std::time::{Duration, Instant};
 
 /// Gate sizes for the test: small enough to reach in seconds.
 const PER_PHASE: usize = 400;
-
-fn register(reg: &Registry, feature: &str, weight: f64, intercept: f64) -> ModelRef {
-    let n = features::FEATURES.len();
-    let index = features::FEATURES
-        .iter()
-        .position(|f| f.name == feature)
-        .expect("a feature of the schema");
-    reg.register("fraud", now_ms(), |dir, version| {
-        let manifest = model::Manifest {
-            model_id: "fraud".into(),
-            version: version.into(),
-            feature_set_version: features::FEATURE_SET_VERSION.into(),
-            schema_hash: features::schema_hash().into(),
-            feature_names: features::FEATURES
-                .iter()
-                .map(|f| f.name.to_owned())
-                .collect(),
-            thresholds: model::Thresholds {
-                review: 0.5,
-                block: 0.9,
-            },
-            ..model::Manifest::default()
-        };
-        let mut weights = vec![0.0; n];
-        weights[index] = weight;
-        let m = model::linear::LogisticModel {
-            means: vec![0.0; n],
-            scales: vec![1.0; n],
-            weights,
-            intercept,
-        };
-        model::write_artifact(dir, manifest, model::ModelFile::Logistic(&m))
-            .map(|_| ())
-            .map_err(registry::RegistryError::from)
-    })
-    .unwrap()
-}
 
 /// `PER_PHASE` transactions of fresh users: one in ten is a large amount (500–2 000 EUR),
 /// the others 1–300 EUR; event times spread over the last day (so `hour_sin` varies).
@@ -142,9 +105,9 @@ async fn a_shadowed_candidate_is_promoted_only_when_better_and_rolled_back_after
     let run = format!("ro{}", now_ms());
     let root = dir.path().join("registry");
     let reg = Registry::open(&root).unwrap();
-    let v1 = register(&reg, "hour_sin", 1.0, -2.0);
-    let v2 = register(&reg, "amount_log", 1.0, -5.0);
-    let v3 = register(&reg, "amount_log", -1.0, 2.0);
+    let v1 = crate::faults::register_logistic(&reg, "hour_sin", 1.0, -2.0);
+    let v2 = crate::faults::register_logistic(&reg, "amount_log", 1.0, -5.0);
+    let v3 = crate::faults::register_logistic(&reg, "amount_log", -1.0, 2.0);
     reg.set_alias("production", &v1, "first model", now_ms())
         .unwrap();
     reg.set_alias("staging", &v1, "first model", now_ms())
