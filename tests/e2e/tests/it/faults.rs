@@ -809,6 +809,58 @@ pub(crate) fn register_logistic(
     .unwrap()
 }
 
+/// The four streaming services on `stack` in this run's consumer groups, over a registry
+/// (under `dir`) holding one model behind `production`, each with `extra` in its
+/// environment; all healthy. Returns the feature-service and [ingest, inference,
+/// drift-monitor].
+pub(crate) async fn start_loop(
+    stack: &Stack,
+    dir: &std::path::Path,
+    run: &str,
+    extra: Vec<(String, String)>,
+) -> (Service, Vec<Service>) {
+    let registry = dir.join("registry");
+    registry_with_a_model(&registry);
+    let mut env = stack.env();
+    env.extend(extra);
+    env.extend([
+        (
+            "VIGIL_LAKE__PATH".into(),
+            dir.join("lake").display().to_string(),
+        ),
+        (
+            "VIGIL_REGISTRY__PATH".into(),
+            registry.display().to_string(),
+        ),
+        (
+            "VIGIL_FEATURE_SERVICE__SPEED_GROUP".into(),
+            format!("fs-{run}"),
+        ),
+        (
+            "VIGIL_FEATURE_SERVICE__LAKE_GROUP".into(),
+            format!("lake-{run}"),
+        ),
+        (
+            "VIGIL_INFERENCE__CONSUMER_GROUP".into(),
+            format!("inf-{run}"),
+        ),
+        ("VIGIL_DRIFT__CONSUMER_GROUP".into(), format!("drift-{run}")),
+    ]);
+    let mut features = Service::start("feature-service", env.clone(), dir);
+    features.wait_healthy().await;
+    let mut env_inf = env.clone();
+    env_inf.push(("VIGIL_FEATURES__ENDPOINT".into(), features.endpoint()));
+    let mut services = vec![
+        Service::start("ingest", env.clone(), dir),
+        Service::start("inference", env_inf, dir),
+        Service::start("drift-monitor", env, dir),
+    ];
+    for s in &mut services {
+        s.wait_healthy().await;
+    }
+    (features, services)
+}
+
 /// A registry at `root` with one model over the feature schema behind `production`: a
 /// logistic model on `amount_log` alone (the case is about the feature fetch, not the model).
 pub(crate) fn registry_with_a_model(root: &std::path::Path) {

@@ -7,7 +7,7 @@
 //! process is duplicated into this test with `pidfd_getfd(2)` (Linux ≥ 5.6; same user) and
 //! `getsockopt(TCP_NODELAY)` is asked of the copy, which shares the socket.
 
-use e2e::{Service, Stack, now_ms};
+use e2e::{Stack, now_ms};
 use proto::v1;
 use proto::v1::inference_service_client::InferenceServiceClient;
 use proto::v1::ingest_service_client::IngestServiceClient;
@@ -70,44 +70,8 @@ async fn every_connection_of_every_service_has_tcp_nodelay() {
     let stack = Stack::from_env();
     let dir = tempfile::tempdir().unwrap();
     let run = format!("so{}", now_ms());
-    let registry = dir.path().join("registry");
-    crate::faults::registry_with_a_model(&registry);
-    let mut env = stack.env();
-    env.extend([
-        (
-            "VIGIL_LAKE__PATH".into(),
-            dir.path().join("lake").display().to_string(),
-        ),
-        (
-            "VIGIL_REGISTRY__PATH".into(),
-            registry.display().to_string(),
-        ),
-        (
-            "VIGIL_FEATURE_SERVICE__SPEED_GROUP".into(),
-            format!("fs-{run}"),
-        ),
-        (
-            "VIGIL_FEATURE_SERVICE__LAKE_GROUP".into(),
-            format!("lake-{run}"),
-        ),
-        (
-            "VIGIL_INFERENCE__CONSUMER_GROUP".into(),
-            format!("inf-{run}"),
-        ),
-        ("VIGIL_DRIFT__CONSUMER_GROUP".into(), format!("drift-{run}")),
-    ]);
-    let mut features = Service::start("feature-service", env.clone(), dir.path());
-    features.wait_healthy().await;
-    let mut env_inf = env.clone();
-    env_inf.push(("VIGIL_FEATURES__ENDPOINT".into(), features.endpoint()));
-    let mut services = vec![
-        Service::start("ingest", env.clone(), dir.path()),
-        Service::start("inference", env_inf, dir.path()),
-        Service::start("drift-monitor", env, dir.path()),
-    ];
-    for s in &mut services {
-        s.wait_healthy().await;
-    }
+    let (features, mut services) =
+        crate::faults::start_loop(&stack, dir.path(), &run, Vec::new()).await;
 
     // Traffic on every kind of connection: a submit (ingest → Redis, ingest → Kafka, the
     // consumers' fetches) and a Score (inference → feature-service → Redis), with the

@@ -5,7 +5,7 @@
 //! drift-monitor's record span continues it. Each service exports its spans by OTLP/gRPC to a
 //! receiver run by this test (the OpenTelemetry collector's own `TraceService` protocol).
 
-use e2e::{Service, Stack, now_ms};
+use e2e::{Stack, now_ms};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -68,45 +68,13 @@ async fn one_transactions_trace_spans_ingest_feature_service_inference_and_drift
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     tokio::spawn(server);
 
-    let registry = dir.path().join("registry");
-    crate::faults::registry_with_a_model(&registry);
-    let mut env = stack.env();
-    env.extend([
-        ("VIGIL_TELEMETRY__OTLP_ENDPOINT".into(), otlp),
-        (
-            "VIGIL_LAKE__PATH".into(),
-            dir.path().join("lake").display().to_string(),
-        ),
-        (
-            "VIGIL_REGISTRY__PATH".into(),
-            registry.display().to_string(),
-        ),
-        (
-            "VIGIL_FEATURE_SERVICE__SPEED_GROUP".into(),
-            format!("fs-{run}"),
-        ),
-        (
-            "VIGIL_FEATURE_SERVICE__LAKE_GROUP".into(),
-            format!("lake-{run}"),
-        ),
-        (
-            "VIGIL_INFERENCE__CONSUMER_GROUP".into(),
-            format!("inf-{run}"),
-        ),
-        ("VIGIL_DRIFT__CONSUMER_GROUP".into(), format!("drift-{run}")),
-    ]);
-    let mut features = Service::start("feature-service", env.clone(), dir.path());
-    features.wait_healthy().await;
-    let mut env_inf = env.clone();
-    env_inf.push(("VIGIL_FEATURES__ENDPOINT".into(), features.endpoint()));
-    let mut services = vec![
-        Service::start("ingest", env.clone(), dir.path()),
-        Service::start("inference", env_inf, dir.path()),
-        Service::start("drift-monitor", env, dir.path()),
-    ];
-    for s in &mut services {
-        s.wait_healthy().await;
-    }
+    let (_features, services) = crate::faults::start_loop(
+        &stack,
+        dir.path(),
+        &run,
+        vec![("VIGIL_TELEMETRY__OTLP_ENDPOINT".into(), otlp)],
+    )
+    .await;
 
     // The client's trace: a fixed trace id, sampled.
     let trace_id: Vec<u8> = (1..=16).collect();
