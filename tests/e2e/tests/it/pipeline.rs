@@ -128,6 +128,54 @@ fn grpcurl() -> Option<std::path::PathBuf> {
     (!path.is_empty()).then(|| path.into())
 }
 
+/// 30 days of history for 300 users (5 % fraud, so every time window has some) generated
+/// into `history` as a lake, and a model trained on it by the trainer CLI into `registry`,
+/// promoted to `production` when its gate passes; `extra` goes to `vigil-trainer train`.
+/// Returns the training outcome (JSON).
+pub(crate) fn history_and_model(
+    history: &std::path::Path,
+    registry: &std::path::Path,
+    seed: u64,
+    extra: &[&str],
+) -> serde_json::Value {
+    let seed = seed.to_string();
+    run_to_completion(
+        "datagen",
+        &[
+            "generate",
+            "--seed",
+            &seed,
+            "--users",
+            "300",
+            "--days",
+            "30",
+            "--fraud-rate",
+            "0.05",
+            "--out",
+            history.to_str().unwrap(),
+            "--format",
+            "lake",
+            "--lake-dir",
+            history.join("lake").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (lake, work) = (history.join("lake"), history.join("trainset"));
+    let mut args = vec![
+        "train",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--registry",
+        registry.to_str().unwrap(),
+        "--promote",
+        "production",
+        "--work-dir",
+        work.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&run_to_completion("trainer", &args, &[])).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_double_count_nothing() {
     let stack = Stack::from_env();
@@ -144,44 +192,7 @@ async fn transactions_flow_to_scores_and_crashes_of_every_service_lose_and_doubl
     );
 
     // 1. History → model in the registry (datagen and trainer as processes).
-    run_to_completion(
-        "datagen",
-        &[
-            "generate",
-            "--seed",
-            "3",
-            "--users",
-            "300",
-            "--days",
-            "30",
-            // Enough fraud that every time window (train, validation, test, CV blocks) has some.
-            "--fraud-rate",
-            "0.05",
-            "--out",
-            history.to_str().unwrap(),
-            "--format",
-            "lake",
-            "--lake-dir",
-            history.join("lake").to_str().unwrap(),
-        ],
-        &[],
-    );
-    let trained = run_to_completion(
-        "trainer",
-        &[
-            "train",
-            "--lake",
-            history.join("lake").to_str().unwrap(),
-            "--registry",
-            registry.to_str().unwrap(),
-            "--promote",
-            "production",
-            "--work-dir",
-            history.join("trainset").to_str().unwrap(),
-        ],
-        &[],
-    );
-    let trained: serde_json::Value = serde_json::from_str(&trained).unwrap();
+    let trained = history_and_model(&history, &registry, 3, &[]);
     let version = trained["model"]["version"].as_str().unwrap().to_owned();
     assert_eq!(trained["promoted_to"], "production", "{trained}");
 

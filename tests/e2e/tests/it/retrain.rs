@@ -4,7 +4,7 @@
 //! service for a run into `candidate` — **once**: the drift goes on, and the cool-down holds
 //! every further request. The new version carries the drift verdict as its lineage.
 
-use e2e::{Service, Stack, now_ms, run_to_completion};
+use e2e::{Service, Stack, now_ms};
 use registry::Registry;
 use std::time::{Duration, Instant};
 
@@ -17,45 +17,12 @@ async fn a_sustained_drift_triggers_exactly_one_retrain_into_candidate() {
     let (history, registry) = (root.join("history"), root.join("registry"));
 
     // A served model, trained on a generated history (as the pipeline test does).
-    run_to_completion(
-        "datagen",
-        &[
-            "generate",
-            "--seed",
-            "5",
-            "--users",
-            "300",
-            "--days",
-            "30",
-            "--fraud-rate",
-            "0.05",
-            "--out",
-            history.to_str().unwrap(),
-            "--format",
-            "lake",
-            "--lake-dir",
-            history.join("lake").to_str().unwrap(),
-        ],
-        &[],
+    let trained = crate::pipeline::history_and_model(
+        &history,
+        &registry,
+        5,
+        &["--trigger", "e2e: first model"],
     );
-    let trained = run_to_completion(
-        "trainer",
-        &[
-            "train",
-            "--lake",
-            history.join("lake").to_str().unwrap(),
-            "--registry",
-            registry.to_str().unwrap(),
-            "--promote",
-            "production",
-            "--trigger",
-            "e2e: first model",
-            "--work-dir",
-            history.join("trainset").to_str().unwrap(),
-        ],
-        &[],
-    );
-    let trained: serde_json::Value = serde_json::from_str(&trained).unwrap();
     assert_eq!(trained["promoted_to"], "production", "{trained}");
     let reg = Registry::open(&registry).unwrap();
     let v1 = reg.resolve("production").unwrap().unwrap();
